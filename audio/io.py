@@ -1,0 +1,113 @@
+"""Reading, resampling and writing audio.
+
+Arrays are float32 ``(nb_channels, nb_samples)`` everywhere. Any file ffmpeg decodes can be
+read, the audio track of a video included; writing is atomic (temp file, then rename).
+"""
+import struct
+
+import ffmpeg
+import numpy as np
+import soundfile
+import soxr
+
+from common.errors import EmptyMediaError, NoAudioStreamError, UndecodableMediaError
+from common.ffmpeg import check_media_file, ffmpeg_error_line, ffmpeg_exe
+from common.files import atomic_path
+
+_WRITE_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24")}
+
+
+def read_audio(path, sample_rate=None, nb_channels=None):
+    """Decode the first audio stream of any media file.
+
+    Args:
+        path: an audio file, or a video with a soundtrack.
+        sample_rate: rate of the result in Hz; None keeps the file's own rate.
+        nb_channels: 1 to downmix to mono (mean of channels); None keeps all channels.
+
+    Returns:
+        ``(audio, sample_rate)``: float32 array ``(nb_channels, nb_samples)`` and its rate.
+
+    Raises:
+        MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoAudioStreamError.
+    """
+    path = check_media_file(path)
+    stream = ffmpeg.input(str(path)).output("pipe:", format="wav", acodec="pcm_f32le", map="0:a:0").global_args("-nostdin")
+    try:
+        wav_bytes, _ = stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
+    except ffmpeg.Error as error:
+        if b"matches no streams" in error.stderr:
+            raise NoAudioStreamError(f"no audio stream in {path}") from None
+        raise UndecodableMediaError(f"cannot decode {path}: {ffmpeg_error_line(error.stderr)}") from None
+    audio, file_rate = _parse_float_wav(wav_bytes, path)
+    if audio.shape[1] == 0:
+        raise EmptyMediaError(f"no audio samples in {path}")
+    if nb_channels == 1:
+        audio = audio.mean(axis=0, keepdims=True)
+    elif nb_channels is not None:
+        raise ValueError(f"nb_channels must be None or 1, got {nb_channels}")
+    if sample_rate is not None and sample_rate != file_rate:
+        audio = resample(audio, file_rate, sample_rate)
+        file_rate = sample_rate
+    return audio, file_rate
+
+
+def _parse_float_wav(wav_bytes, path):
+    """Parse the float32 WAV that ffmpeg writes to a pipe (its size fields may be unset).
+
+    Returns:
+        ``(audio (nb_channels, nb_samples) float32, sample_rate)``.
+    """
+    if wav_bytes[:4] != b"RIFF" or wav_bytes[8:12] != b"WAVE":
+        raise UndecodableMediaError(f"cannot decode {path}: ffmpeg produced no WAV data")
+    position, nb_channels, sample_rate = 12, None, None
+    while position + 8 <= len(wav_bytes):
+        chunk_id = wav_bytes[position:position + 4]
+        chunk_size = struct.unpack("<I", wav_bytes[position + 4:position + 8])[0]
+        body = position + 8
+        if chunk_id == b"fmt ":
+            nb_channels, sample_rate = struct.unpack("<HI", wav_bytes[body + 2:body + 8])
+        elif chunk_id == b"data":
+            # a piped WAV leaves the data size unset: the data runs to the end
+            data = wav_bytes[body:]
+            nb_frames = len(data) // (4 * nb_channels)
+            samples = np.frombuffer(data[:nb_frames * 4 * nb_channels], dtype="<f4")
+            return samples.reshape(nb_frames, nb_channels).T.copy(), sample_rate
+        position = body + chunk_size + (chunk_size & 1)
+    raise EmptyMediaError(f"no audio samples in {path}")
+
+
+def resample(audio, from_rate, to_rate):
+    """Band-limited resampling with libsoxr (high quality, linear phase, delay compensated).
+
+    Args:
+        audio: float array ``(nb_channels, nb_samples)`` at ``from_rate`` Hz.
+        from_rate, to_rate: sample rates in Hz.
+
+    Returns:
+        float32 ``(nb_channels, round(nb_samples * to_rate / from_rate))`` at ``to_rate``.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if from_rate == to_rate:
+        return audio
+    resampled = soxr.resample(audio.T, from_rate, to_rate, quality="HQ")
+    return np.ascontiguousarray(resampled.T, dtype=np.float32)
+
+
+def write_audio(path, audio, sample_rate):
+    """Write ``audio`` atomically: WAV as 32-bit float, FLAC as 24-bit PCM.
+
+    Args:
+        path: destination ending in ``.wav`` or ``.flac``; its folder is created.
+        audio: float array ``(nb_channels, nb_samples)`` (a 1-D array is one channel).
+        sample_rate: in Hz.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None]
+    suffix = str(path)[str(path).rfind("."):].lower()
+    if suffix not in _WRITE_FORMATS:
+        raise ValueError(f"cannot write {path}: use .wav or .flac")
+    file_format, subtype = _WRITE_FORMATS[suffix]
+    with atomic_path(path) as tmp:
+        soundfile.write(tmp, audio.T, sample_rate, subtype=subtype, format=file_format)

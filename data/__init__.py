@@ -1,0 +1,1 @@
+"""Training data: synthesis from scores, dataset readers, TFRecords and samplers."""

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up the project on Debian/Ubuntu: system packages, .venv/, Python dependencies.
+# Idempotent: a second run checks and returns in seconds. Called by `make setup`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-$(command -v python3.11 || command -v python3)}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || { echo "error: Python >= 3.10 is needed (3.11 recommended); found $("$python" --version)" >&2; exit 2; }
+
+# --- system packages: venv support, and the libraries OpenCV's wheel loads -------------------
+missing=()
+"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
+ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=("libgl1")
+ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || missing+=("libglib2.0-0")
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing system packages: ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "error: missing system packages; run: sudo apt-get install ${missing[*]}" >&2
+        exit 2
+    fi
+fi
+
+# --- the virtual environment ----------------------------------------------------------------
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=.venv/.avsep-setup
+wanted=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    echo "setup: .venv is up to date"
+    exit 0
+fi
+echo "setup: installing Python dependencies into .venv (first time: a few minutes, ~8 GB)"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[tf,dev]'
+echo "$wanted" >"$stamp"
+echo "setup: done"

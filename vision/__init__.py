@@ -1,0 +1,1 @@
+"""Vision: frame sampling, the ultralytics detector, presence over time, demo assets."""

@@ -1,0 +1,112 @@
+"""Sampling video frames at N frames per second, with their timestamps, through OpenCV.
+
+Frames are BGR uint8 ``(height, width, 3)`` as OpenCV decodes them. Sampling seeks to each
+wanted frame when it lies far ahead and only grabs (decodes without converting) the frames
+in between when it is near, so sparse sampling of a long video costs few decodes.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from common.errors import EmptyMediaError, NoVideoStreamError, UndecodableMediaError
+from common.ffmpeg import check_media_file, probe_media
+
+# Seeking costs a keyframe decode plus the frames up to the target; below this many frames
+# ahead, grabbing forward is cheaper.
+_SEEK_THRESHOLD_FRAMES = 48
+
+
+@dataclass
+class SampledFrame:
+    """One sampled frame.
+
+    Attributes:
+        time_s: presentation time in seconds (frame index / fps).
+        index: frame index in the video.
+        image: BGR uint8 array ``(height, width, 3)``.
+    """
+
+    time_s: float
+    index: int
+    image: np.ndarray
+
+
+@dataclass
+class SamplingStats:
+    """What sampling cost: frames returned vs frames the decoder had to read."""
+
+    frames_sampled: int = 0
+    frames_decoded: int = 0
+    seeks: int = 0
+
+
+def sample_times(duration_s, fps):
+    """Times in seconds at which ``fps`` frames per second are taken: ``0, 1/fps, ...`` < duration."""
+    if fps <= 0:
+        raise ValueError(f"sampling rate must be positive, got {fps}")
+    return np.arange(0.0, duration_s, 1.0 / fps)
+
+
+def open_video(path):
+    """Open ``path`` with OpenCV; return ``(capture, video_fps, nb_frames)``.
+
+    Raises:
+        MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoVideoStreamError.
+    """
+    info = probe_media(check_media_file(path))
+    if not info.has_video:
+        raise NoVideoStreamError(f"no video stream in {path}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise UndecodableMediaError(f"OpenCV cannot open {path}")
+    video_fps = capture.get(cv2.CAP_PROP_FPS) or info.fps
+    nb_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    if nb_frames <= 0 and info.duration_s:
+        nb_frames = int(round(info.duration_s * video_fps))
+    if not video_fps or nb_frames <= 0:
+        capture.release()
+        raise EmptyMediaError(f"no video frames in {path}")
+    return capture, video_fps, nb_frames
+
+
+def sample_frames(path, fps=1.0, stats=None):
+    """Yield :class:`SampledFrame` at ``fps`` frames per second over the whole video.
+
+    Each sample time ``t`` takes the frame shown at ``t`` (index ``floor(t * video_fps)``);
+    a rate above the video's own repeats no frame: each frame is yielded once at most.
+
+    Args:
+        path: a video file.
+        fps: samples per second.
+        stats: optional :class:`SamplingStats`, updated as frames are read.
+
+    Raises:
+        MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoVideoStreamError.
+    """
+    stats = stats if stats is not None else SamplingStats()
+    capture, video_fps, nb_frames = open_video(path)
+    try:
+        wanted = sorted({int(t * video_fps + 1e-6) for t in sample_times(nb_frames / video_fps, fps)})
+        position = 0  # index of the frame the next read returns
+        for index in wanted:
+            if index - position > _SEEK_THRESHOLD_FRAMES:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+                position = index
+                stats.seeks += 1
+            while position < index:
+                if not capture.grab():
+                    return
+                position += 1
+                stats.frames_decoded += 1
+            ok, image = capture.read()
+            if not ok:
+                if stats.frames_sampled == 0:
+                    raise UndecodableMediaError(f"cannot decode any frame of {path}")
+                return
+            position += 1
+            stats.frames_decoded += 1
+            stats.frames_sampled += 1
+            yield SampledFrame(time_s=index / video_fps, index=index, image=image)
+    finally:
+        capture.release()

@@ -1,0 +1,101 @@
+"""Ultralytics, made offline-safe in one place. Import YOLO through :func:`load_yolo_class`.
+
+Out of the box ultralytics reaches for the network: it downloads ``Arial.ttf`` for plots,
+checks and auto-installs packages, syncs settings and events, and writes its config to the
+user's home. Before ultralytics is first imported, :func:`configure_ultralytics` sets
+
+- ``YOLO_OFFLINE=1`` (no online checks), ``YOLO_AUTOINSTALL=0`` (no pip installs),
+- ``YOLO_CONFIG_DIR`` to ``<cache>/ultralytics`` (see :mod:`common.cache`), with a font
+  copied into its ``Ultralytics/`` settings folder as ``Arial.ttf`` (matplotlib ships
+  DejaVu Sans),
+
+and afterwards turns settings sync off. :func:`load_yolo` refuses weights that are not on
+disk with a one-line error, where ultralytics would try to download them.
+"""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from common.cache import cache_dir
+from common.errors import AvsepError, ConfigError
+
+# Model definitions that ultralytics builds from its own package files, untrained.
+_CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def configure_ultralytics():
+    """Prepare the environment for an offline ultralytics; idempotent. Returns the config dir."""
+    config_dir = cache_dir("ultralytics")
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    config_dir = Path(os.environ["YOLO_CONFIG_DIR"])
+    settings_dir = config_dir / "Ultralytics"  # where ultralytics keeps settings and fonts
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    _place_font(settings_dir / "Arial.ttf")
+    if "ultralytics" in sys.modules:
+        _disable_sync()
+    return config_dir
+
+
+def _place_font(target):
+    """Copy matplotlib's DejaVu Sans to ``target`` unless a font is already there."""
+    if target.exists():
+        return
+    import matplotlib
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    tmp = target.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _disable_sync():
+    """Turn off ultralytics' settings sync and anonymous events."""
+    from ultralytics import settings
+
+    if settings.get("sync", False):
+        settings.update({"sync": False})
+
+
+def load_yolo_class():
+    """Configure ultralytics offline, then return its ``YOLO`` class."""
+    configure_ultralytics()
+    try:
+        from ultralytics import YOLO
+    except ImportError as error:
+        raise AvsepError(f"ultralytics is not installed ({error}); run `make setup`") from None
+    _disable_sync()
+    return YOLO
+
+
+def load_yolo(weights):
+    """Load ultralytics weights from disk, never from the network.
+
+    Args:
+        weights: a ``.pt`` / ``.onnx`` / exported-model path, a bare file name found in
+            ``<cache>/weights``, or a model YAML (``yolov8n.yaml``) built untrained.
+
+    Returns:
+        an ultralytics ``YOLO`` model.
+
+    Raises:
+        ConfigError: the weights are not on this machine.
+    """
+    YOLO = load_yolo_class()
+    weights = str(weights)
+    if weights.endswith(_CONFIG_SUFFIXES):
+        return YOLO(weights)
+    path = Path(weights).expanduser()
+    if not path.exists() and path.parent == Path("."):
+        path = cache_dir("weights") / path.name
+    if not path.exists():
+        raise ConfigError(
+            f"detector weights {weights!r} are not on this machine and downloads are off; "
+            f"pass --detector PATH to a local ultralytics .pt or .onnx file, or put it in {cache_dir('weights')}"
+        )
+    try:
+        return YOLO(str(path))
+    except Exception as error:  # ultralytics raises many types for a corrupt file
+        raise ConfigError(f"cannot load detector weights {path}: {str(error).splitlines()[0]}") from None
