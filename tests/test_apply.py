@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from audio.apply import iter_separate, separate, window_starts
+from fusion.instruments import presence_vector
+from test_waveunet import randomize_weights, tiny
+
+VN_VC = presence_vector(("vn", "vc"))
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = tiny()
+    randomize_weights(model, seed=3)
+    return model
+
+
+def passthrough(model):
+    """Zero every weight but the 1x1 output conv's tap on the mix: each source becomes tanh(mix)."""
+    weights = [np.zeros_like(w) for w in model.get_weights()]
+    kernel = model.get_layer("sources").kernel
+    index = next(i for i, w in enumerate(model.weights) if w.path == kernel.path)
+    nb_channels = model.settings["nb_channels"]
+    for source in range(model.settings["nb_sources"]):
+        for channel in range(nb_channels):
+            weights[index][0, -nb_channels + channel, source * nb_channels + channel] = 1.0
+    model.set_weights(weights)
+    return model
+
+
+def manual_window(model, mixture, start, presence):
+    """The model run by hand on one window, zero padding built independently of audio.apply."""
+    padded = np.pad(mixture, ((0, 0), (model.context, model.context + model.input_length)))
+    window = padded[:, start:start + model.input_length].T[None]
+    return model.predict_on_batch({"mix": window, "presence": presence[None]})[0]  # (K, O, C)
+
+
+@pytest.mark.parametrize("nb_samples", [1, 100, 307, 308, 1000, 3070])
+def test_window_starts_cover_the_track(nb_samples):
+    starts = window_starts(nb_samples, 307)
+    assert starts[0] == 0 and np.all(np.diff(starts) <= 307) and np.all(np.diff(starts) > 0)
+    assert starts[-1] == max(nb_samples - 307, 0)
+
+
+def test_short_input_equals_one_model_call(model):
+    mixture = np.random.default_rng(1).uniform(-0.5, 0.5, (1, 200)).astype(np.float32)
+    estimates = separate(model, mixture, VN_VC)
+    assert estimates.shape == (13, 1, 200)
+    expected = manual_window(model, mixture, 0, VN_VC)[:, :200].transpose(0, 2, 1)
+    np.testing.assert_allclose(estimates, expected, atol=1e-6)
+
+
+def test_long_input_equals_window_by_window(model):
+    nb_samples = 4 * model.output_length + 50
+    mixture = np.random.default_rng(2).uniform(-0.5, 0.5, (1, nb_samples)).astype(np.float32)
+    estimates = separate(model, mixture, VN_VC, batch_size=3)
+    O = model.output_length
+    for start in range(0, 4 * O, O):
+        expected = manual_window(model, mixture, start, VN_VC).transpose(0, 2, 1)
+        np.testing.assert_allclose(estimates[..., start:start + O], expected, atol=1e-5)
+    last = manual_window(model, mixture, nb_samples - O, VN_VC).transpose(0, 2, 1)
+    np.testing.assert_allclose(estimates[..., -50:], last[..., -50:], atol=1e-5)
+    np.testing.assert_allclose(separate(model, mixture, VN_VC, batch_size=1), estimates, atol=1e-5)
+
+
+def test_pieces_tile_the_track_in_order(model):
+    nb_samples = 2 * model.output_length + 10
+    mixture = np.zeros((1, nb_samples), dtype=np.float32)
+    spans = [(start, piece.shape[-1]) for start, piece in iter_separate(model, mixture, VN_VC)]
+    assert spans == [(0, model.output_length), (model.output_length, model.output_length),
+                     (2 * model.output_length, 10)]
+
+
+@pytest.mark.parametrize("position", [0, 5, 306, 307, 1000, 1499])
+def test_a_click_comes_out_at_the_same_sample(position):
+    model = passthrough(tiny(nb_channels=2))
+    mixture = np.zeros((2, 1500), dtype=np.float32)
+    mixture[1, position] = 0.5
+    estimates = separate(model, mixture, VN_VC)
+    for source in (0, 2):  # present: vn, vc
+        assert np.argmax(np.abs(estimates[source, 1])) == position
+        assert estimates[source, 1, position] == pytest.approx(np.tanh(0.5), abs=1e-6)
+        assert np.count_nonzero(estimates[source, 0]) == 0
+    assert np.count_nonzero(estimates[1]) == 0  # va absent: gated
+
+
+def test_presence_may_change_from_window_to_window():
+    model = passthrough(tiny())
+    nb_samples = 3 * model.output_length
+    mixture = np.full((1, nb_samples), 0.25, dtype=np.float32)
+    seen_times = []
+
+    def violin_then_cello(times_s):
+        seen_times.extend(times_s)
+        switch_s = 1.5 * model.output_length / 22050
+        return np.stack([presence_vector(("vn",) if t < switch_s else ("vc",)) for t in times_s])
+
+    estimates = separate(model, mixture, violin_then_cello)
+    O = model.output_length
+    assert np.allclose(seen_times, (np.arange(3) * O + O / 2) / 22050)
+    assert np.all(estimates[0, 0, :O] > 0) and np.all(estimates[0, 0, O:] == 0)
+    assert np.all(estimates[2, 0, :O] == 0) and np.all(estimates[2, 0, O:] > 0)
