@@ -33,6 +33,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
 fi
 echo "setup: installing Python dependencies into .venv (first time: a few minutes, ~8 GB)"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[tf,dev]'
+.venv/bin/python -m pip install -q -e '.[tf,jax,dev]'
 echo "$wanted" >"$stamp"
 echo "setup: done"

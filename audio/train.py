@@ -1,0 +1,236 @@
+"""Training the Wave-U-Net: a step loop with checkpoints, exact resume, logs and validation.
+
+A run folder holds everything::
+
+    RUN/config.yaml            the full configuration used
+    RUN/checkpoint.keras       model + optimizer state, every ``checkpoint_every`` steps (atomic)
+    RUN/state.json             step, best validation SDR, patience left
+    RUN/metrics.jsonl          one JSON line per log interval / validation
+    RUN/tensorboard/           scalars (and rare audio summaries) when TensorFlow is installed
+    RUN/model.keras            the best weights by validation SDR (or the last, without validation)
+    RUN/model.json             the model card: config, vocabulary, data, scores, command
+
+Batch ``s`` depends only on ``(seed, s)`` and the optimizer state is in the checkpoint, so a run
+killed and started again continues the step count and the loss as if never stopped.
+"""
+import contextlib
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from audio.backend import keras
+from audio.apply import separate
+from audio.waveunet import WaveUNet
+from common.files import atomic_path, write_json
+from fusion.instruments import CODES
+
+
+def sse_loss(targets, estimates):
+    """Sum of squared errors per example (the seed's 'SSE'), averaged over the batch."""
+    return keras.ops.sum(keras.ops.square(targets - estimates), axis=(1, 2, 3))
+
+
+LOSSES = {"mse": "mse", "sse": sse_loss}
+
+
+def learning_rate(training):
+    """Constant rate, or exponential decay when ``decay: {rate, steps}`` is given."""
+    decay = training.get("decay")
+    if not decay:
+        return training["learning_rate"]
+    return keras.optimizers.schedules.ExponentialDecay(training["learning_rate"], decay["steps"], decay["rate"])
+
+
+def distribution_scope():
+    """A scope for building the model across the accelerators at hand, or a no-op with one device.
+
+    TensorFlow: TPUStrategy where a TPU is, MirroredStrategy for several GPUs. JAX: Keras'
+    distribution API (data parallel) over several devices.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with contextlib.suppress(ValueError, RuntimeError):
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver).scope()
+        if len(tf.config.list_logical_devices("GPU")) > 1:
+            return tf.distribute.MirroredStrategy().scope()
+    elif backend == "jax":
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return contextlib.nullcontext()
+
+
+def validation_sdr(model, tracks, batch_size):
+    """Median over present stems of whole-track SDR (dB) on ``tracks``: a fast proxy for museval."""
+    scores = []
+    for track in tracks:
+        mixture, targets = track.mixture().mean(axis=0, keepdims=True), track.targets().mean(axis=1)
+        estimates = separate(model, mixture, track.presence, batch_size=batch_size)[:, 0]
+        for index in np.flatnonzero(track.presence):
+            error = np.sum((targets[index] - estimates[index]) ** 2) + 1e-9
+            scores.append(10 * np.log10((np.sum(targets[index] ** 2) + 1e-9) / error))
+    return float(np.median(scores))
+
+
+class Prefetcher:
+    """Builds the next batch in a thread while the current step runs."""
+
+    def __init__(self, sampler, first_step):
+        self.sampler, self.step, self.result = sampler, first_step, None
+        self._start()
+
+    def _start(self):
+        def work(step=self.step):
+            self.result = self.sampler.batch(step)
+
+        self.thread = threading.Thread(target=work, daemon=True)
+        self.thread.start()
+
+    def next(self):
+        self.thread.join()
+        batch = self.result
+        self.step += 1
+        self._start()
+        return batch
+
+
+class MetricsLog:
+    """``metrics.jsonl`` always; TensorBoard scalars and audio when TensorFlow imports."""
+
+    def __init__(self, run_dir, sample_rate):
+        self.path, self.sample_rate = run_dir / "metrics.jsonl", sample_rate
+        self.writer = None
+        with contextlib.suppress(ImportError):
+            import tensorboard  # noqa: F401  (tf.summary needs it)
+            import tensorflow as tf
+
+            self.tf = tf
+            self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+
+    def scalars(self, step, values):
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"step": step, **values}) + "\n")
+        if self.writer:
+            with self.writer.as_default():
+                for name, value in values.items():
+                    self.tf.summary.scalar(name, value, step=step)
+
+    def audio(self, step, name, audio):
+        """``audio``: ``(nb_clips, nb_samples)`` in [-1, 1]."""
+        if self.writer:
+            with self.writer.as_default():
+                clips = np.clip(audio, -1, 1)[..., None].astype(np.float32)
+                self.tf.summary.audio(name, clips, self.sample_rate, step=step, max_outputs=len(clips))
+
+
+def build_model(config):
+    """The compiled model for ``config`` (sections ``model`` and ``training``)."""
+    training = config["training"]
+    keras.mixed_precision.set_global_policy(training.get("precision", "float32"))
+    with distribution_scope():
+        model = WaveUNet(**config["model"])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(training)), loss=LOSSES[training["loss"]])
+    return model
+
+
+def restore(run_dir, config):
+    """``(model, state)``: from the run's checkpoint if there is one, else a fresh model at step 0."""
+    checkpoint = run_dir / "checkpoint.keras"
+    model = build_model(config)
+    if not checkpoint.exists():
+        return model, {"step": 0, "best_sdr": None, "patience_left": config["training"].get("patience")}
+    model.optimizer.build(model.trainable_variables)  # so its variables exist to be loaded
+    model.load_weights(checkpoint)  # weights and optimizer variables (Adam moments, iteration count)
+    return model, json.loads((run_dir / "state.json").read_text())
+
+
+def save_checkpoint(model, run_dir, state):
+    """Checkpoint the model and optimizer, then the state; each file atomically."""
+    with atomic_path(run_dir / "checkpoint.keras") as tmp:
+        model.save(tmp)
+    write_json(run_dir / "state.json", state)
+
+
+def save_model(model, run_dir, config, state, data_description):
+    """The deliverable: ``model.keras`` (no optimizer) and its card ``model.json``."""
+    with atomic_path(run_dir / "model.keras") as tmp:
+        model.save(tmp, zipped=True)
+    write_json(run_dir / "model.json", {
+        "config": model.settings, "vocabulary": list(CODES), "sample_rate": model.settings["sample_rate"],
+        "training": config["training"], "data": data_description, "steps": state["step"],
+        "validation_sdr_db": state["best_sdr"], "command": " ".join(sys.argv)})
+
+
+def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True):
+    """Train (or resume) until ``training.steps``, early stopping, or ``max_steps`` more steps.
+
+    Args:
+        config: dict with ``model`` and ``training`` sections (see ``configs/default.yaml``).
+        run_dir: the run folder; an existing checkpoint there is resumed.
+        sampler: gives ``batch(step)`` (a :class:`data.sampler.StemSampler` or compatible).
+        validation_tracks: :class:`data.tracks.Track` list for validation SDR.
+        data_description: what the card says of the training data.
+        max_steps: stop after this many steps in this call (for tests and time-boxed runs).
+
+    Returns:
+        the state dict (``step``, ``best_sdr``, ``patience_left``, ``stopped_early``).
+    """
+    from tqdm import tqdm
+
+    training = config["training"]
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    model, state = restore(run_dir, config)
+    log = MetricsLog(run_dir, model.settings["sample_rate"])
+    last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
+    batches = Prefetcher(sampler, state["step"])
+    losses, started = [], time.monotonic()
+    bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training")
+    while state["step"] < last_step and not state.get("stopped_early"):
+        inputs, targets = batches.next()
+        losses.append(float(model.train_on_batch(inputs, targets)))
+        state["step"] += 1
+        bar.update(1)
+        step = state["step"]
+        if step % training["log_every"] == 0 or step == last_step:
+            elapsed = time.monotonic() - started
+            log.scalars(step, {"loss": float(np.mean(losses)), "examples_per_s": len(losses) * sampler.batch_size / elapsed})
+            bar.set_postfix(loss=f"{np.mean(losses):.2e}")
+            losses, started = [], time.monotonic()
+        if training.get("audio_every") and step % training["audio_every"] == 0:
+            estimates = np.asarray(model.predict_on_batch(inputs))
+            log.audio(step, "mix", inputs["mix"][:1, :, 0])
+            log.audio(step, "estimates", estimates[0, inputs["presence"][0] > 0, :, 0])
+        if validation_tracks and step % training["validate_every"] == 0:
+            _validate(model, run_dir, config, state, validation_tracks, log, data_description)
+            started = time.monotonic()  # throughput counts training steps only
+        if step % training["checkpoint_every"] == 0 or step == last_step:
+            save_checkpoint(model, run_dir, state)
+    bar.close()
+    if not validation_tracks or not (run_dir / "model.keras").exists():
+        save_model(model, run_dir, config, state, data_description)
+    return state
+
+
+def _validate(model, run_dir, config, state, tracks, log, data_description):
+    """Score validation tracks; keep the best model; count down patience for early stopping."""
+    sdr = validation_sdr(model, tracks, config["training"]["batch_size"])
+    log.scalars(state["step"], {"validation_sdr": sdr})
+    if state["best_sdr"] is None or sdr > state["best_sdr"]:
+        state["best_sdr"] = sdr
+        state["patience_left"] = config["training"].get("patience")
+        save_model(model, run_dir, config, state, data_description)
+    elif state["patience_left"] is not None:
+        state["patience_left"] -= 1
+        state["stopped_early"] = state["patience_left"] <= 0

@@ -1,0 +1,87 @@
+"""Training batches with NumPy alone: for the JAX backend and machines without TensorFlow.
+
+Stems are held in memory (mono float32). An example is a random crop of one track, or with
+probability ``remix_probability`` a remix of two tracks' stems, keeping a random subset of the
+instruments (at least one); every kept stem gets a random gain, the mix is their sum, and the
+presence labels follow the instruments kept. Batch ``step`` depends only on ``(seed, step)``,
+so a resumed run sees exactly the batches it would have seen.
+
+A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
+and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rate.
+"""
+import numpy as np
+from tqdm import tqdm
+
+from fusion.instruments import NB_INSTRUMENTS, index_of
+
+
+class StemSampler:
+    """Random crops and remixes of in-memory stems.
+
+    Args:
+        tracks: :class:`data.tracks.Track` list, read at the model's sample rate.
+        input_length, output_length: the model's window, in samples.
+        batch_size: examples per batch.
+        seed: base of every batch's random state.
+        remix_probability: chance an example mixes stems of two tracks.
+        gain_db: range of the random per-stem gain.
+        keep_probability: chance each instrument is kept (at least one always is).
+    """
+
+    def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
+                 gain_db=(-6.0, 3.0), keep_probability=0.75, progress=False):
+        self.input_length, self.output_length = input_length, output_length
+        self.context = (input_length - output_length) // 2
+        self.batch_size, self.seed = batch_size, seed
+        self.remix_probability, self.gain_db, self.keep_probability = remix_probability, gain_db, keep_probability
+        self.tracks = [self._load(track) for track in tqdm(tracks, desc="loading stems", disable=not progress)]
+
+    @staticmethod
+    def _load(track):
+        """``{vocabulary index: mono stem (nb_samples,)}``, same-instrument stems summed."""
+        targets = {}
+        for code, audio in track.stems():
+            index = index_of(code)
+            targets[index] = targets.get(index, 0) + audio.mean(axis=0)
+        return targets
+
+    def _crop(self, stem, start):
+        """``input_length`` samples of ``stem`` from ``start``, zeros outside it."""
+        crop = np.zeros(self.input_length, dtype=np.float32)
+        lo, hi = max(start, 0), min(start + self.input_length, len(stem))
+        if hi > lo:
+            crop[lo - start:hi - start] = stem[lo:hi]
+        return crop
+
+    def _example(self, rng):
+        """One ``(mix (input_length,), presence (K,), targets (K, output_length))``."""
+        nb_sources = 2 if rng.random() < self.remix_probability and len(self.tracks) > 1 else 1
+        chosen = rng.choice(len(self.tracks), size=nb_sources, replace=False)
+        crops = {}
+        for track_index in chosen:
+            track = self.tracks[track_index]
+            length = len(next(iter(track.values())))
+            start = int(rng.integers(-self.context, max(length - self.output_length - self.context, -self.context) + 1))
+            for index, stem in track.items():
+                crops[index] = crops.get(index, 0) + self._crop(stem, start)
+        indices = sorted(crops)
+        kept = [i for i in indices if rng.random() < self.keep_probability] or [indices[rng.integers(len(indices))]]
+        mix = np.zeros(self.input_length, dtype=np.float32)
+        presence = np.zeros(NB_INSTRUMENTS, dtype=np.float32)
+        targets = np.zeros((NB_INSTRUMENTS, self.output_length), dtype=np.float32)
+        for index in kept:
+            stem = crops[index] * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
+            mix += stem
+            presence[index] = 1.0
+            targets[index] = stem[self.context:self.context + self.output_length]
+        peak = np.abs(mix).max()
+        if peak > 1.0:  # keep the mix in [-1, 1] like a recording
+            mix, targets = mix / peak, targets / peak
+        return mix, presence, targets
+
+    def batch(self, step):
+        """Batch number ``step``: ``({"mix", "presence"}, targets)``."""
+        rng = np.random.default_rng([self.seed, step])
+        mixes, presences, targets = zip(*(self._example(rng) for _ in range(self.batch_size)))
+        inputs = {"mix": np.stack(mixes)[..., None], "presence": np.stack(presences)}
+        return inputs, np.stack(targets)[..., None]

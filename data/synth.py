@@ -1,0 +1,252 @@
+"""``python -m data.synth --out DIR --pieces N --seed S``: URMP-like ensembles rendered from scores.
+
+Each piece takes an excerpt of a multi-part score (music21's corpus, or ``--scores DIR`` of
+MIDI/MusicXML), gives 2 to 5 of its parts to URMP instruments whose range suits them
+(transposed by octaves where needed), performs it with humanisation (a shared tempo curve,
+onset jitter, per-part legato and dynamics), renders each part through a SoundFont chosen per
+stem, applies per-stem gain and one room reverb for the whole piece, and writes URMP's layout::
+
+    DIR/NN_Title_codes/AuMix_NN_Title_codes.wav       the mix: exactly the sum of the stems
+    DIR/NN_Title_codes/AuSep_i_code_NN_Title.wav      one stem per player, same length
+    DIR/NN_Title_codes/meta.json                      score, excerpt, instruments, soundfonts, seed
+
+Piece ``i`` depends only on ``(seed, i)``, so the result is the same for any ``--workers``.
+``--split test`` draws from a held-out ~10% of scores (``data.scores.split_of``); give it a
+SoundFont that training did not use and the test set shares neither with training.
+"""
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import fftconvolve
+from tqdm import tqdm
+
+from audio.io import write_audio
+from common.cli import add_debug_flag, run_cli
+from common.errors import AvsepError
+from common.files import write_json
+from data.render import find_soundfonts, render_notes
+from data.scores import draw_score_id, list_scores, load_score, split_of, title_of
+from fusion.instruments import INSTRUMENTS, format_piece_name
+
+OCTAVE_SHIFTS = {0: 1.0, -12: 0.5, 12: 0.5, -24: 0.15, 24: 0.15}  # preference for each transposition
+MIN_NOTES_PER_PART = 4
+
+
+def fitting_instruments(pitches, allowed_codes):
+    """``[(code, shift, weight)]`` of instruments that play ``pitches`` when shifted by whole octaves."""
+    fits = []
+    for instrument in INSTRUMENTS:
+        if instrument.code not in allowed_codes:
+            continue
+        for shift, weight in OCTAVE_SHIFTS.items():
+            shifted = pitches + shift
+            inside = np.mean((shifted >= instrument.lowest_pitch) & (shifted <= instrument.highest_pitch))
+            if inside >= 0.97:
+                fits.append((instrument.code, shift, weight))
+    return fits
+
+
+def choose_ensemble(parts, rng, nb_players_range=(2, 5)):
+    """Pick players: ``[(part_index, code, shift)]`` in score order (high parts first).
+
+    With probability 0.3 the ensemble is strings only (quartet-like); otherwise any family.
+    """
+    usable = [i for i, part in enumerate(parts) if len(part) >= MIN_NOTES_PER_PART]
+    if len(usable) < nb_players_range[0]:
+        return []
+    nb_players = rng.integers(nb_players_range[0], min(nb_players_range[1], len(usable)) + 1)
+    chosen = sorted(rng.choice(usable, size=nb_players, replace=False))
+    families = ("strings",) if rng.random() < 0.3 else ("strings", "woodwinds", "brass")
+    allowed = {i.code for i in INSTRUMENTS if i.family in families}
+    players = []
+    for part_index in chosen:
+        fits = fitting_instruments(parts[part_index][:, 2], allowed) or fitting_instruments(
+            parts[part_index][:, 2], {i.code for i in INSTRUMENTS})
+        if not fits:
+            continue
+        weights = np.array([w for _, _, w in fits])
+        code, shift, _ = fits[rng.choice(len(fits), p=weights / weights.sum())]
+        players.append((int(part_index), code, shift))
+    return players if len(players) >= nb_players_range[0] else []
+
+
+def tempo_map(nb_quarters, qpm, rng):
+    """Seconds at each quarter-note boundary, ``(nb_quarters + 1,)``, with a smooth tempo drift of a few %."""
+    drift = np.cumsum(rng.normal(0, 0.01, nb_quarters + 1))
+    drift = np.convolve(drift - drift.mean(), np.ones(8) / 8, mode="same")
+    seconds_per_quarter = 60.0 / (qpm * (1 + np.clip(drift, -0.08, 0.08)))
+    return np.concatenate([[0.0], np.cumsum(seconds_per_quarter[:nb_quarters])])
+
+
+def perform(notes, shift, boundaries, rng):
+    """Performed events ``(nb_notes, 4)``: start_s, end_s, pitch, velocity."""
+    def to_seconds(quarters):
+        return np.interp(quarters, np.arange(len(boundaries)), boundaries)
+
+    legato = rng.uniform(0.8, 1.0)
+    start = to_seconds(notes[:, 0]) + rng.normal(0, 0.012, len(notes)) + rng.normal(0, 0.006)
+    start = np.maximum(start, 0.0)
+    end = np.maximum(start + 0.06, start + (to_seconds(notes[:, 0] + notes[:, 1]) - to_seconds(notes[:, 0])) * legato)
+    phrase = np.sin(2 * np.pi * start / rng.uniform(6, 16) + rng.uniform(0, 2 * np.pi))
+    velocity = rng.uniform(55, 100) + 12 * phrase + rng.normal(0, 6, len(notes))
+    return np.stack([start, end, notes[:, 2] + shift, np.clip(velocity, 20, 127)], axis=1)
+
+
+def room_impulse(rng, sample_rate):
+    """A simple room: direct sound plus exponentially decaying noise (RT60 0.2-1.0 s), unit energy."""
+    rt60 = rng.uniform(0.2, 1.0)
+    t = np.arange(int(rt60 * sample_rate)) / sample_rate
+    tail = rng.normal(0, 1, len(t)) * np.exp(-6.9 * t / rt60)
+    tail[: int(0.005 * sample_rate)] = 0.0  # first reflections arrive after ~5 ms
+    impulse = rng.uniform(0.1, 0.45) * tail / np.sqrt(np.sum(tail ** 2))
+    impulse[0] = 1.0
+    return impulse / np.sqrt(np.sum(impulse ** 2)), rt60
+
+
+def excerpt(score, seconds, qpm, rng):
+    """Notes of each part within a random window of about ``seconds``, shifted to start at 0."""
+    length_q = seconds * qpm / 60.0
+    last_q = max(part[:, 0].max() + part[:, 1].max() for part in score.parts)
+    start_q = float(rng.integers(0, max(int(last_q - length_q), 0) + 1))
+    parts = []
+    for part in score.parts:
+        keep = (part[:, 0] >= start_q) & (part[:, 0] < start_q + length_q)
+        notes = part[keep].copy()
+        notes[:, 0] -= start_q
+        notes[:, 1] = np.minimum(notes[:, 1], length_q - notes[:, 0])
+        parts.append(notes)
+    return parts, start_q, length_q
+
+
+def synthesize_piece(number, score_ids, soundfonts, seed, sample_rate, seconds, reverb):
+    """Perform and render piece ``number``; return ``(title, codes, stems (nb_players, nb_samples), meta)``."""
+    rng = np.random.default_rng([seed, number])
+    for _ in range(20):  # some excerpts have too few playable parts: draw again
+        score_id = draw_score_id(score_ids, rng)
+        try:
+            score = load_score(score_id)
+        except Exception:  # noqa: BLE001  (a corpus file music21 cannot read: draw another)
+            continue
+        if len(score.parts) < 2:
+            continue
+        qpm = (score.tempo_qpm or rng.uniform(60, 110)) * rng.uniform(0.9, 1.1)
+        parts, start_q, length_q = excerpt(score, seconds, qpm, rng)
+        players = choose_ensemble(parts, rng)
+        if players:
+            break
+    else:
+        raise AvsepError(f"piece {number}: no score with 2 playable parts found in 20 draws")
+    boundaries = tempo_map(int(np.ceil(length_q)) + 8, qpm, rng)
+    stems, used = [], []
+    for part_index, code, shift in players:
+        soundfont = soundfonts[rng.integers(len(soundfonts))]
+        events = perform(parts[part_index], shift, boundaries, rng)
+        program = next(i.gm_program for i in INSTRUMENTS if i.code == code)
+        audio = render_notes(events, program, soundfont, sample_rate)
+        rms = np.sqrt(np.mean(audio ** 2)) + 1e-8
+        stems.append(audio / rms * 0.1 * 10 ** (rng.uniform(-6, 0) / 20))
+        used.append({"part": part_index, "code": code, "octave_shift": shift, "soundfont": Path(soundfont).name,
+                     "program": program, "nb_notes": len(events)})
+    nb_samples = max(len(s) for s in stems)
+    stems = np.stack([np.pad(s, (0, nb_samples - len(s))) for s in stems])  # rendered lengths differ a little
+    room = None
+    if reverb and rng.random() < 0.8:
+        impulse, rt60 = room_impulse(rng, sample_rate)
+        stems = fftconvolve(stems, impulse[None])[:, :nb_samples]
+        room = {"rt60_s": round(rt60, 3)}
+    stems = (stems * rng.uniform(0.3, 0.9) / (np.abs(stems.sum(axis=0)).max() + 1e-8)).astype(np.float32)
+    meta = {"score": score.score_id, "excerpt_quarters": [start_q, start_q + length_q], "tempo_qpm": round(qpm, 2),
+            "players": used, "room": room, "seed": seed, "piece": number, "sample_rate": sample_rate}
+    return title_of(score.score_id), tuple(p["code"] for p in used), stems, meta
+
+
+def write_piece(out, number, title, codes, stems, meta, sample_rate):
+    """Write one piece folder in URMP layout, atomically (a temp folder renamed into place)."""
+    name = format_piece_name(number, title, codes)
+    tmp = out / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mix = stems.sum(axis=0, dtype=np.float32)
+    write_audio(tmp / f"AuMix_{name}.wav", mix, sample_rate)
+    for part, (code, stem) in enumerate(zip(codes, stems), start=1):
+        write_audio(tmp / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, sample_rate)
+    write_json(tmp / "meta.json", meta)
+    os.replace(tmp, out / name)
+    return out / name
+
+
+def _existing_piece(out, number):
+    """The folder of piece ``number`` if it was written already."""
+    return next(out.glob(f"{number:02d}_*"), None)
+
+
+def _make_piece(job):
+    """Worker: synthesize and write one piece; returns ``(number, seconds of audio, error or None)``."""
+    out, number, score_ids, soundfonts, seed, sample_rate, seconds, reverb = job
+    try:
+        title, codes, stems, meta = synthesize_piece(number, score_ids, soundfonts, seed, sample_rate, seconds, reverb)
+        write_piece(out, number, title, codes, stems, meta, sample_rate)
+        return number, stems.shape[1] / sample_rate, None
+    except AvsepError as error:
+        return number, 0.0, str(error)
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m data.synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="output folder (URMP layout)")
+    parser.add_argument("--pieces", type=int, default=10, help="number of pieces")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=1, help="number of the first piece")
+    parser.add_argument("--soundfont", action="append", type=Path,
+                        help="a .sf2/.sf3 file (repeatable); default: all installed ones")
+    parser.add_argument("--scores", type=Path, help="folder of MIDI/MusicXML scores instead of music21's corpus")
+    parser.add_argument("--split", choices=("train", "test", "all"), default="train",
+                        help="which scores to draw from (test: a held-out ~10%%)")
+    parser.add_argument("--sample-rate", type=int, default=22050)
+    parser.add_argument("--seconds", type=float, default=30.0, help="excerpt length")
+    parser.add_argument("--no-reverb", action="store_true")
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--force", action="store_true", help="redo pieces that already exist")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    soundfonts = [str(p) for p in (args.soundfont or find_soundfonts())]
+    for soundfont in soundfonts:
+        if not Path(soundfont).is_file():
+            raise AvsepError(f"no such soundfont: {soundfont}")
+    if not soundfonts:
+        raise AvsepError("no soundfont found; run: sudo apt-get install timgm6mb-soundfont, or pass --soundfont")
+    score_ids = [s for s in list_scores(args.scores) if args.split == "all" or split_of(s) == args.split]
+    args.out.mkdir(parents=True, exist_ok=True)
+    numbers = [n for n in range(args.first, args.first + args.pieces)
+               if args.force or _existing_piece(args.out, n) is None]
+    jobs = [(args.out, n, score_ids, soundfonts, args.seed, args.sample_rate, args.seconds, not args.no_reverb)
+            for n in numbers]
+    start, rendered, failures = time.monotonic(), 0.0, []
+    with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
+        for number, seconds, error in tqdm(pool.imap_unordered(_make_piece, jobs), total=len(jobs), unit="piece"):
+            rendered += seconds
+            if error:
+                failures.append(f"piece {number}: {error}")
+    elapsed = time.monotonic() - start
+    print(f"{len(jobs) - len(failures)} pieces, {rendered:.0f} s of audio in {elapsed:.0f} s "
+          f"({rendered / max(elapsed, 1e-9):.1f}x real time, {args.workers} workers); "
+          f"{args.pieces - len(jobs)} already there")
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""``python -m pipelines.train --config FILE``: train the Wave-U-Net from a YAML config.
+
+A config may start with ``base: other.yaml`` (relative to itself) and override sections of
+it; ``--set training.steps=100`` overrides one value. Training reads URMP-layout folders through
+the NumPy sampler, so it runs under the TensorFlow and the JAX backends alike
+(``KERAS_BACKEND=jax``). Killing and re-running the same command resumes exactly.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from common.cli import add_debug_flag, run_cli
+from common.errors import ConfigError
+
+
+def merge(base, override):
+    """``base`` updated by ``override``, recursively for nested mappings."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def load_config(path, overrides=()):
+    """Read a YAML config with its ``base:`` chain and ``key.path=value`` overrides."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"no such config: {path}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"config {path} must be a mapping")
+    if "base" in config:
+        config = merge(load_config(path.parent / config.pop("base")), config)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if not value:
+            raise ConfigError(f"--set takes key.path=value, got {override!r}")
+        section = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            section = section.setdefault(parent, {})
+        section[leaf] = yaml.safe_load(value)
+    return config
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/)")
+    parser.add_argument("--run", type=Path, help="run folder (default: runs/<config name>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps in this call")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    config = load_config(args.config, args.set)
+    for section in ("model", "data", "training"):
+        if section not in config:
+            raise ConfigError(f"config {args.config} has no {section!r} section")
+    from audio.train import train
+    from data.sampler import StemSampler
+    from data.tracks import read_urmp, validation_split
+    from audio.waveunet import waveunet_lengths
+
+    model_config, data = config["model"], config["data"]
+    tracks = [t for root in data["train"] for t in read_urmp(root, model_config.get("sample_rate", 22050))]
+    train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
+    input_length, output_length = waveunet_lengths(
+        model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
+        model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
+    sampler = StemSampler(train_tracks, input_length, output_length, config["training"]["batch_size"],
+                          seed=config["training"].get("seed", 0),
+                          remix_probability=data.get("remix_probability", 0.5), progress=True)
+    description = {"folders": [str(root) for root in data["train"]], "train_pieces": len(train_tracks),
+                   "validation_pieces": [t.name for t in validation_tracks]}
+    run_dir = args.run or Path("runs") / args.config.stem
+    state = train(config, run_dir, sampler, validation_tracks, description, max_steps=args.max_steps)
+    print(f"{run_dir}: step {state['step']}, best validation SDR {state['best_sdr']}")
+    return 0
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
