@@ -137,6 +137,7 @@ def build_model(config):
     """The compiled model for ``config`` (sections ``model`` and ``training``)."""
     training = config["training"]
     keras.mixed_precision.set_global_policy(training.get("precision", "float32"))
+    keras.utils.set_random_seed(training.get("seed", 0))  # the same initial weights every time
     with distribution_scope():
         model = WaveUNet(**config["model"])
         model.compile(optimizer=keras.optimizers.Adam(learning_rate(training)), loss=LOSSES[training["loss"]])

@@ -1,0 +1,77 @@
+"""A trained model as a tool: mixture at any rate in, one stem per present instrument out.
+
+The model works in mono at its own rate (``model.settings["sample_rate"]``). The mixture is
+downmixed, resampled to that rate, separated window by window, and each present instrument's
+estimate is resampled back to the mixture's rate and cut to its exact length, so output
+sample i belongs to input sample i. Only present instruments are kept in memory.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from audio.apply import iter_separate
+from audio.io import resample
+from common.errors import ConfigError
+from fusion.instruments import CODES
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = MODELS_DIR / "waveunet_film.keras"
+
+
+def present_indices(presence, threshold=0.5):
+    """Vocabulary indices present in a ``(K,)`` vector or anywhere in a ``(nb_times, K)`` timeline."""
+    presence = np.atleast_2d(np.asarray(presence))
+    return [int(i) for i in np.flatnonzero((presence >= threshold).any(axis=0))]
+
+
+class Separator:
+    """Load a ``.keras`` Wave-U-Net (and its JSON card, if beside it) once; separate many inputs.
+
+    Args:
+        model_path: the ``.keras`` file; default the shipped model.
+        batch_size: windows per model call.
+    """
+
+    def __init__(self, model_path=None, batch_size=8):
+        from audio.waveunet import load_waveunet
+
+        self.model_path = Path(model_path or DEFAULT_MODEL)
+        if not self.model_path.is_file():
+            raise ConfigError(f"no model at {self.model_path}; pass --model PATH to a .keras file")
+        try:
+            self.model = load_waveunet(self.model_path)
+        except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
+            raise ConfigError(f"cannot load model {self.model_path}: {str(error).splitlines()[0]}") from None
+        card_path = self.model_path.with_suffix(".json")
+        self.card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        self.sample_rate = self.model.settings["sample_rate"]
+        self.batch_size = batch_size
+
+    def separate(self, mixture, sample_rate, presence, progress=False):
+        """Separate the instruments marked present.
+
+        Args:
+            mixture: float array ``(nb_channels, nb_samples)`` at ``sample_rate`` Hz.
+            sample_rate: the mixture's rate; the stems come out at the same rate.
+            presence: ``(K,)`` vector, or a callable ``times_s (n,) -> (n, K)`` for presence over time.
+            progress: show a progress bar in seconds of audio.
+
+        Returns:
+            ``{code: float32 (1, nb_samples)}`` for each instrument present (in any window).
+        """
+        nb_samples = np.shape(mixture)[1]
+        mono = resample(np.mean(mixture, axis=0, keepdims=True), sample_rate, self.sample_rate)
+        if callable(presence):
+            indices = present_indices(presence(np.arange(0, mono.shape[1] / self.sample_rate, 0.5) + 0.25))
+        else:
+            indices = present_indices(presence)
+        at_model_rate = {index: np.zeros(mono.shape[1], dtype=np.float32) for index in indices}
+        for start, piece in iter_separate(self.model, mono, presence, self.batch_size, progress):
+            for index in indices:
+                at_model_rate[index][start:start + piece.shape[-1]] = piece[index, 0]
+        stems = {}
+        for index, estimate in at_model_rate.items():
+            back = resample(estimate[None], self.sample_rate, sample_rate)[:, :nb_samples]
+            stems[CODES[index]] = np.pad(back, ((0, 0), (0, nb_samples - back.shape[1])))
+        return stems

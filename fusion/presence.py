@@ -1,0 +1,98 @@
+"""Presence: which instruments play, over a clip and over time. numpy only.
+
+The JSON form (``<video stem>.presence.json``)::
+
+    {"instruments": ["vn", ...],                 # vocabulary order, K codes
+     "clip": {"vn": 0.97, ...},                  # probability over the whole video
+     "timeline": {"hop_s": 1.0, "times": [...],  # seconds
+                  "presence": [[...K...], ...]}, # one row per time, aligned with instruments
+     "detector": {...}, "frames_sampled": N, "video": "..."}
+
+A timeline answers :meth:`Presence.at` for any times (nearest row), which is how the separator
+gets one presence vector per output window.
+"""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import ConfigError
+from common.files import write_json
+from fusion.instruments import CODES, NB_INSTRUMENTS, presence_vector
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class Presence:
+    """Instrument presence.
+
+    Attributes:
+        times: ``(nb_times,)`` seconds of the timeline rows.
+        values: ``(nb_times, K)`` probabilities in [0, 1], vocabulary order.
+        clip: ``(K,)`` probability that each instrument plays in the clip.
+        hop_s: spacing of the timeline in seconds.
+        meta: anything else to save (detector, class map, frames sampled, video, source).
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+    clip: np.ndarray
+    hop_s: float
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def constant(cls, codes, duration_s=0.0, source="labels"):
+        """Presence of fixed instruments for the whole clip (from ``--instruments`` or file names)."""
+        vector = presence_vector(codes)
+        return cls(np.array([0.0]), vector[None], vector, hop_s=max(duration_s, 1.0), meta={"source": source})
+
+    def at(self, times_s, threshold=None):
+        """Presence at ``times_s`` ``(n,)``: the nearest timeline row, ``(n, K)`` float32.
+
+        With ``threshold``, hard 0/1 labels (value >= threshold).
+        """
+        times_s = np.asarray(times_s, dtype=np.float64)
+        rows = np.abs(times_s[:, None] - self.times[None, :]).argmin(axis=1)
+        values = self.values[rows].astype(np.float32)
+        return values if threshold is None else (values >= threshold).astype(np.float32)
+
+    def present_codes(self, threshold=DEFAULT_THRESHOLD):
+        """Codes whose clip probability reaches ``threshold``, vocabulary order."""
+        return tuple(code for code, value in zip(CODES, self.clip) if value >= threshold)
+
+    def to_json(self):
+        return {
+            "instruments": list(CODES),
+            "clip": {code: round(float(v), 4) for code, v in zip(CODES, self.clip)},
+            "timeline": {"hop_s": self.hop_s, "times": [round(float(t), 4) for t in self.times],
+                         "presence": np.round(self.values, 4).tolist()},
+            **self.meta,
+        }
+
+    def save(self, path):
+        """Write the JSON atomically."""
+        write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path):
+        """Read a presence JSON; a malformed one is a one-line :class:`ConfigError`."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            if list(data["instruments"]) != list(CODES):
+                raise ConfigError(f"presence file {path} lists instruments {data['instruments']}, "
+                                  f"expected the vocabulary {list(CODES)}")
+            timeline = data["timeline"]
+            values = np.asarray(timeline["presence"], dtype=np.float32).reshape(-1, NB_INSTRUMENTS)
+            times = np.asarray(timeline["times"], dtype=np.float64)
+            clip = np.array([data["clip"][code] for code in CODES], dtype=np.float32)
+        except FileNotFoundError:
+            raise ConfigError(f"no such presence file: {path}") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
+            raise ConfigError(f"presence file {path} is not valid: {type(error).__name__}: {error}") from None
+        if len(times) != len(values) or not len(times):
+            raise ConfigError(f"presence file {path}: times and presence rows differ or are empty")
+        meta = {k: v for k, v in data.items() if k not in ("instruments", "clip", "timeline")}
+        return cls(times, values, clip, float(timeline["hop_s"]), meta)

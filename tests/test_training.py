@@ -1,0 +1,144 @@
+import json
+
+import numpy as np
+import pytest
+
+from audio.io import write_audio
+from audio.train import train
+from audio.waveunet import load_waveunet, waveunet_lengths
+from data.sampler import StemSampler
+from data.tracks import read_urmp, validation_split
+from fusion.instruments import presence_vector
+from pipelines.train import load_config, main as train_main
+
+SR = 8000
+TINY_MODEL = {"output_length": 512, "nb_levels": 3, "nb_filters": 4, "kernel_size_down": 5, "kernel_size_up": 3,
+              "sample_rate": SR}
+
+
+def write_piece(root, number, codes, seconds=1.0, seed=0):
+    """A URMP-layout piece of sine stems, one frequency per instrument."""
+    rng = np.random.default_rng(seed)
+    title = "Sines"
+    folder = root / f"{number:02d}_{title}_{'_'.join(codes)}"
+    t = np.arange(int(seconds * SR)) / SR
+    stems = [0.2 * np.sin(2 * np.pi * (220 * (1 + i) + rng.uniform(0, 20)) * t) for i, _ in enumerate(codes)]
+    for part, (code, stem) in enumerate(zip(codes, stems), start=1):
+        write_audio(folder / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, SR)
+    write_audio(folder / f"AuMix_{folder.name}.wav", np.sum(stems, axis=0), SR)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("urmp")
+    for number, codes in enumerate([("vn", "vc"), ("fl", "cl", "bn"), ("vn", "vn", "va"), ("tpt", "tba")], 1):
+        write_piece(root, number, codes, seed=number)
+    return root
+
+
+def config(**training):
+    settings = {"batch_size": 2, "steps": 4, "learning_rate": 1e-3, "decay": None, "loss": "mse",
+                "precision": "float32", "seed": 0, "log_every": 1, "checkpoint_every": 2, "validate_every": 2,
+                "patience": 3}
+    settings.update(training)
+    return {"model": dict(TINY_MODEL), "data": {}, "training": settings}
+
+
+def sampler_for(dataset, batch_size=2):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    return StemSampler(read_urmp(dataset), input_length, output_length, batch_size, seed=1)
+
+
+def test_urmp_reader_sums_same_instrument_stems(dataset):
+    tracks = read_urmp(dataset)
+    assert [t.name for t in tracks][2] == "03_Sines_vn_vn_va"
+    track = tracks[2]
+    assert track.codes == ("vn", "vn", "va")
+    np.testing.assert_array_equal(track.presence, presence_vector(("vn", "va")))
+    targets, mixture = track.targets(), track.mixture()
+    assert targets.shape == (13, 1, SR) and mixture.shape == (1, SR)
+    np.testing.assert_allclose(targets.sum(axis=0), mixture, atol=1e-6)
+    assert np.all(targets[2] == 0)  # no cello
+
+
+def test_sampler_batches_are_consistent_and_deterministic(dataset):
+    sampler = sampler_for(dataset, batch_size=6)
+    inputs, targets = sampler.batch(3)
+    assert inputs["mix"].shape == (6, sampler.input_length, 1) and targets.shape == (6, 13, sampler.output_length, 1)
+    context = sampler.context
+    for mix, presence, target in zip(inputs["mix"], inputs["presence"], targets):
+        # the target region of the mix is the sum of the targets, absent instruments are silent
+        np.testing.assert_allclose(target.sum(axis=0), mix[context:context + sampler.output_length], atol=1e-5)
+        assert np.all(target[presence == 0] == 0) and presence.sum() >= 1
+    again, _ = sampler.batch(3)
+    np.testing.assert_array_equal(again["mix"], inputs["mix"])
+    assert not np.array_equal(sampler.batch(4)[0]["mix"], inputs["mix"])
+
+
+def test_training_writes_a_loadable_model_and_card(dataset, tmp_path):
+    tracks = read_urmp(dataset)
+    state = train(config(), tmp_path, sampler_for(dataset), validation_tracks=tracks[:1], progress=False)
+    assert state["step"] == 4 and np.isfinite(state["best_sdr"])
+    model = load_waveunet(tmp_path / "model.keras")
+    assert model.settings["sample_rate"] == SR
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["vocabulary"][:3] == ["vn", "va", "vc"] and card["config"]["nb_levels"] == 3
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if "loss" in l] == [1, 2, 3, 4]
+    assert sum("validation_sdr" in l for l in lines) == 2
+
+
+def test_resume_after_interruption_continues_step_count_and_loss(dataset, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(config(), straight, sampler_for(dataset), progress=False)
+    train(config(), resumed, sampler_for(dataset), max_steps=2, progress=False)  # "killed" after 2 steps
+    assert json.loads((resumed / "state.json").read_text())["step"] == 2
+    state = train(config(), resumed, sampler_for(dataset), progress=False)
+    assert state["step"] == 4
+
+    def losses(run):
+        return [json.loads(l)["loss"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert losses(resumed) == pytest.approx(losses(straight), rel=1e-4)
+    a, b = load_waveunet(straight / "model.keras"), load_waveunet(resumed / "model.keras")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, atol=1e-6)
+
+
+def test_sse_loss_and_decay_train(dataset, tmp_path):
+    state = train(config(loss="sse", decay={"rate": 0.5, "steps": 2}, steps=2), tmp_path, sampler_for(dataset),
+                  progress=False)
+    assert state["step"] == 2 and (tmp_path / "model.keras").exists()
+
+
+def test_early_stopping(dataset, tmp_path):
+    tracks = read_urmp(dataset)
+    state = train(config(learning_rate=0.0, steps=20, patience=2), tmp_path, sampler_for(dataset),
+                  validation_tracks=tracks[:1], progress=False)
+    assert state["stopped_early"] and state["step"] == 6  # best at 2, no gain at 4 and 6
+
+
+def test_config_inheritance_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("model: {nb_levels: 8, nb_filters: 16}\ntraining: {steps: 10}\n")
+    (tmp_path / "child.yaml").write_text("base: base.yaml\nmodel: {conditioning: none}\n")
+    loaded = load_config(tmp_path / "child.yaml", ["training.steps=5", "training.decay={rate: 0.5, steps: 2}"])
+    assert loaded["model"] == {"nb_levels": 8, "nb_filters": 16, "conditioning": "none"}
+    assert loaded["training"] == {"steps": 5, "decay": {"rate": 0.5, "steps": 2}}
+
+
+def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [f"data.train=[{dataset}]", "data.validation_fraction=0.25", "training.steps=2",
+            "training.validate_every=2", "training.batch_size=2"] + [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    args = ["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]
+    assert train_main(args) == 0
+    assert (run / "model.keras").exists() and "step 2" in capsys.readouterr().out
+    assert train_main(["--config", str(tmp_path / "absent.yaml")]) == 2
+    assert "no such config" in capsys.readouterr().err
+
+
+def test_validation_split_never_shares_pieces(dataset):
+    tracks = read_urmp(dataset)
+    train_tracks, validation = validation_split(tracks, 0.5)
+    assert validation and not {t.name for t in train_tracks} & {t.name for t in validation}

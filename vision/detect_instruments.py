@@ -1,0 +1,184 @@
+"""``python -m vision.detect_instruments INPUT...``: who plays in these videos, and when.
+
+INPUT is a video or a folder searched recursively (a URMP root works). For each video it writes
+``OUT/<video stem>.presence.json`` (see ``fusion.presence``), then prints a summary table.
+Videos that already have an output are skipped unless ``--force``; a failing video is reported
+and the others go on; the exit code is 1 if any failed, 2 for unusable arguments.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, run_cli
+from common.errors import AvsepError
+from common.ffmpeg import probe_media
+from fusion.instruments import CODES, parse_urmp_name
+from vision.aggregate import aggregate
+from vision.detector import DEFAULT_CONFIDENCE, DEFAULT_WEIGHTS, Detector
+from vision.frames import SamplingStats, sample_frames
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+def find_videos(inputs):
+    """Videos named or found (recursively) under the inputs, in order, without duplicates."""
+    videos = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            videos += sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        else:
+            videos.append(item)  # a missing file fails for itself, in the summary
+    return list(dict.fromkeys(videos))
+
+
+def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
+    """Detect instruments in one video.
+
+    Args:
+        path: the video.
+        detector: a :class:`vision.detector.Detector`.
+        fps: frames sampled per second.
+        threshold: hard labels with hysteresis (see ``vision.aggregate``), or None for probabilities.
+        progress: an optional tqdm bar advanced in seconds of video.
+
+    Returns:
+        :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``.
+    """
+    info = probe_media(path)
+    stats = SamplingStats()
+    times, scores, counts, batch = [], [], [], []
+
+    def flush():
+        frame_scores, frame_counts = detector.detect([frame.image for frame in batch])
+        scores.append(frame_scores)
+        counts.append(frame_counts)
+        if progress is not None:
+            progress.update(len(batch) / fps)
+        batch.clear()
+
+    for frame in sample_frames(path, fps=fps, stats=stats):
+        times.append(frame.time_s)
+        batch.append(frame)
+        if len(batch) == detector.batch_size:
+            flush()
+    if batch:
+        flush()
+    scores, counts = np.concatenate(scores), np.concatenate(counts)
+    meta = {"detector": detector.describe(), "frames_sampled": stats.frames_sampled,
+            "frames_decoded": stats.frames_decoded, "sampling_fps": fps, "video": str(path),
+            "duration_s": info.duration_s, "source": "video",
+            "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n}}
+    return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
+
+
+def output_path(out_dir, video):
+    return Path(out_dir) / f"{Path(video).stem}.presence.json"
+
+
+def name_scores(rows):
+    """Precision, recall, F1 per instrument of clip presence vs the codes in URMP names.
+
+    Args:
+        rows: ``[(true codes set, predicted codes set)]`` per video.
+
+    Returns:
+        ``{code: (precision, recall, f1, support)}`` for codes that occur in truth or prediction.
+    """
+    result = {}
+    for code in CODES:
+        tp = sum(code in t and code in p for t, p in rows)
+        fp = sum(code not in t and code in p for t, p in rows)
+        fn = sum(code in t and code not in p for t, p in rows)
+        if tp + fp + fn:
+            precision = tp / (tp + fp) if tp + fp else 0.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            result[code] = (precision, recall, f1, tp + fn)
+    return result
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m vision.detect_instruments", description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", help="videos, or folders to search recursively")
+    parser.add_argument("--out", type=Path, default=Path("presence"), help="output folder (default: presence/)")
+    parser.add_argument("--detector", default=DEFAULT_WEIGHTS,
+                        help=f"ultralytics weights (.pt/.onnx; default {DEFAULT_WEIGHTS}, must be on disk)")
+    parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
+    parser.add_argument("--conf", type=float, default=DEFAULT_CONFIDENCE, help="minimum box confidence")
+    parser.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels")
+    parser.add_argument("--class-map", type=Path, help="YAML of extra 'detector class: code' entries")
+    parser.add_argument("--threshold", type=float, help="write hard 0/1 labels (with hysteresis) at this level")
+    parser.add_argument("--labels-from-names", action="store_true",
+                        help="score clip presence against the instruments in URMP names (Vid_01_Jupiter_vn_vc)")
+    parser.add_argument("--force", action="store_true", help="redo videos that already have an output")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    if args.fps <= 0:
+        raise AvsepError(f"--fps must be positive, got {args.fps}")
+    videos = find_videos(args.inputs)
+    if not videos:
+        raise AvsepError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {' '.join(args.inputs)}")
+    detector = Detector(args.detector, args.class_map, args.conf, args.imgsz)
+    rows, failures, truth_rows = [], 0, []
+    durations = {}
+    for video in videos:
+        try:
+            durations[video] = probe_media(video).duration_s or 0.0
+        except AvsepError:
+            durations[video] = 0.0
+    with tqdm(total=round(sum(durations.values()), 1), unit="s", desc="detecting") as bar:
+        for video in videos:
+            target = output_path(args.out, video)
+            started = time.monotonic()
+            try:
+                if target.exists() and not args.force:
+                    status, presence = "skipped", None
+                    bar.update(durations[video])
+                else:
+                    presence = detect_video(video, detector, args.fps, args.threshold, bar)
+                    presence.save(target)
+                    status = "done"
+                codes = ",".join(presence.present_codes()) if presence else "-"
+                rows.append((video.name, f"{durations[video]:.1f}", status, codes, f"{time.monotonic() - started:.1f}"))
+                if args.labels_from_names and presence is not None and video.name.startswith("Vid_"):
+                    truth_rows.append((set(parse_urmp_name(video.name).codes), set(presence.present_codes())))
+            except Exception as error:  # noqa: BLE001  (one failing video never stops the others)
+                if args.debug:
+                    raise
+                failures += 1
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                rows.append((video.name, f"{durations[video]:.1f}", "failed", message, ""))
+    _print_table(("video", "seconds", "status", "present", "took s"), rows)
+    if args.labels_from_names:
+        _print_name_scores(truth_rows)
+    return EXIT_FAILED_ITEMS if failures else 0
+
+
+def _print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+
+
+def _print_name_scores(truth_rows):
+    if not truth_rows:
+        print("no URMP-named videos were processed: nothing to score")
+        return
+    scores = name_scores(truth_rows)
+    rows = [(code, f"{p:.2f}", f"{r:.2f}", f"{f:.2f}", n) for code, (p, r, f, n) in scores.items()]
+    print()
+    _print_table(("instrument", "precision", "recall", "F1", "videos"), rows)
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
