@@ -8,15 +8,20 @@ python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
     || { echo "error: Python >= 3.10 is needed (3.11 recommended); found $("$python" --version)" >&2; exit 2; }
 
-# --- system packages: venv support, and the libraries OpenCV's wheel loads -------------------
+# --- system packages --------------------------------------------------------------------------
+# venv support; the libraries OpenCV's wheel loads; ffprobe (musdb/museval need it beside
+# ffmpeg); FluidSynth and a small General MIDI SoundFont for synthesizing training data.
 missing=()
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
 ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=("libgl1")
 ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || missing+=("libglib2.0-0")
+command -v ffprobe >/dev/null || missing+=("ffmpeg")
+command -v fluidsynth >/dev/null || missing+=("fluidsynth")
+[ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || missing+=("timgm6mb-soundfont")
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "setup: installing system packages: ${missing[*]}"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "error: missing system packages; run: sudo apt-get install ${missing[*]}" >&2
         exit 2

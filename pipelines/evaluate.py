@@ -1,0 +1,230 @@
+"""``python -m pipelines.evaluate --references DIR --estimates [NAME=]DIR ...``: BSS Eval v4 scores.
+
+The protocol (as in ``../shared/README.md``): museval v4 with 1 s windows and hops at the
+reference rate; estimates resampled to the reference rate and cut or padded to its length, no
+alignment search; per stem the median over windows where the reference is not silent; a
+system's score is the mean over stems of those medians (the median over stems is given too).
+A reference stem with no estimate (or a silent one) is scored against -120 dB noise, since
+museval refuses all-zero estimates.
+
+Folders may be laid out as
+- URMP: ``NN_Title_codes/AuSep_i_code_NN_Title.wav`` (same-instrument parts summed);
+- one folder per piece of ``<code>.wav`` (our ``separated/<name>/`` outputs);
+- flat ``<piece>_<code>_<anything>.wav`` (``../shared/data/urmp_excerpts``).
+Pieces are matched by their number (``01_Jupiter``, ``AuMix_01_...``, ``01_mix`` all are ``01``).
+
+Writes ``OUT/scores.json`` (checked against a JSON schema), ``OUT/scores.md`` and
+``OUT/violins.png`` (SDR, SIR and SAR per system).
+"""
+import argparse
+import multiprocessing
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+from audio.io import read_audio, resample
+from common.cli import add_debug_flag, run_cli
+from common.errors import AvsepError
+from common.files import atomic_path, write_json
+from fusion.instruments import CODES
+
+METRICS = ("SDR", "SIR", "SAR")
+_PREFIXES = ("AuMix_", "Vid_", "AuSep_")
+
+SCORES_SCHEMA = {
+    "type": "object",
+    "required": ["protocol", "systems"],
+    "properties": {
+        "protocol": {"type": "string"},
+        "systems": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "required": ["stems", "mean", "median"],
+            "properties": {
+                "stems": {"type": "array", "items": {
+                    "type": "object", "required": ["piece", "code", "SDR", "SIR", "SAR", "windows"],
+                    "properties": {"piece": {"type": "string"}, "code": {"enum": list(CODES)},
+                                   "SDR": {"type": "number"}, "SIR": {"type": "number"},
+                                   "SAR": {"type": "number"}, "windows": {"type": "integer", "minimum": 1},
+                                   "estimate": {"type": ["string", "null"]}}}},
+                "mean": {"type": "object", "required": list(METRICS)},
+                "median": {"type": "object", "required": list(METRICS)},
+            }}},
+    },
+}
+
+
+def piece_key(name):
+    """The piece number of a folder or file name: ``"AuMix_01_Jupiter_vn"`` -> ``"01"``."""
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    match = re.match(r"(\d+)", name)
+    return str(int(match.group(1))).zfill(2) if match else name
+
+
+def collect_stems(root):
+    """``{piece: {code: [paths]}}`` from any of the supported layouts."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AvsepError(f"no such folder: {root}")
+    pieces = {}
+    for path in sorted(root.rglob("*.wav")):
+        name = path.stem
+        if name.startswith("AuSep_"):
+            parts = name.split("_")
+            piece, code = piece_key(path.parent.name), parts[2]
+        elif name in CODES:
+            piece, code = piece_key(path.parent.name if path.parent != root else root.name), name
+        else:
+            match = re.match(r"(\d+)_([a-z]+)_", name + "_")
+            if not match or match.group(2) not in CODES:
+                continue  # a mix, or a file that names no instrument
+            piece, code = piece_key(match.group(1)), match.group(2)
+        pieces.setdefault(piece, {}).setdefault(code, []).append(path)
+    if not pieces:
+        raise AvsepError(f"no stems found under {root} (AuSep_*, <code>.wav or <piece>_<code>_*.wav)")
+    return pieces
+
+
+def _read_sum(paths, sample_rate=None):
+    """Sum of mono files, at ``sample_rate`` (None: the first file's)."""
+    total, rate = None, sample_rate
+    for path in paths:
+        audio, rate = read_audio(path, rate, nb_channels=1)
+        total = audio[0] if total is None else total[:len(audio[0])] + audio[0][:len(total)]
+    return total, rate
+
+
+def score_piece(job):
+    """museval on one piece: ``[(code, {SDR, SIR, SAR}, windows)]`` per reference stem."""
+    piece, references, estimates = job
+    codes = sorted(references, key=CODES.index)
+    refs = []
+    for code in codes:
+        audio, rate = _read_sum(references[code])
+        refs.append(audio)
+    length = min(len(r) for r in refs)
+    refs = np.stack([r[:length] for r in refs])
+    ests = np.zeros_like(refs)
+    for i, code in enumerate(codes):
+        if code in estimates:
+            audio, est_rate = _read_sum(estimates[code])
+            audio = resample(audio[None], est_rate, rate)[0][:length]
+            ests[i, :len(audio)] = audio
+        if not np.any(ests[i]):  # museval refuses silent estimates: silence becomes -120 dB noise
+            ests[i] = np.random.default_rng(i).normal(0, 1e-6, length)
+    import museval
+
+    sdr, _, sir, sar = museval.evaluate(refs[..., None], ests[..., None], win=rate, hop=rate)
+    nb_windows = sdr.shape[1]
+    energies = np.array([[np.sum(r[k * rate:(k + 1) * rate] ** 2) for k in range(nb_windows)] for r in refs])
+    rows = []
+    for i, code in enumerate(codes):
+        active = (energies[i] > 0) & np.isfinite(sdr[i])
+        if active.any():
+            medians = {name: float(np.median(values[i][active])) for name, values in zip(METRICS, (sdr, sir, sar))}
+            rows.append((code, medians, int(active.sum()), str(estimates.get(code, [None])[0])))
+    return piece, rows
+
+
+def evaluate_system(references, estimates_root, workers=1):
+    """Scores of one system: ``{"stems": [...], "mean": {...}, "median": {...}}``."""
+    estimates = collect_stems(estimates_root)
+    jobs = [(piece, refs, estimates.get(piece, {})) for piece, refs in sorted(references.items())]
+    if not any(piece in estimates for piece, _, _ in jobs):
+        raise AvsepError(f"no piece of {estimates_root} matches a reference piece ({', '.join(sorted(references))})")
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            results = pool.map(score_piece, jobs)
+    else:
+        results = list(map(score_piece, jobs))
+    stems = [{"piece": piece, "code": code, **medians, "windows": windows, "estimate": path}
+             for piece, rows in results for code, medians, windows, path in rows]
+    return {"stems": stems,
+            "mean": {m: float(np.mean([s[m] for s in stems])) for m in METRICS},
+            "median": {m: float(np.median([s[m] for s in stems])) for m in METRICS}}
+
+
+def markdown_table(systems):
+    """Per system: mean (and median) over stems of per-stem medians, and per-piece SDR."""
+    lines = ["| system | SDR mean | SIR mean | SAR mean | SDR median | stems |", "|---|---|---|---|---|---|"]
+    for name, result in systems.items():
+        mean, median = result["mean"], result["median"]
+        lines.append(f"| {name} | {mean['SDR']:.2f} | {mean['SIR']:.2f} | {mean['SAR']:.2f} | "
+                     f"{median['SDR']:.2f} | {len(result['stems'])} |")
+    pieces = sorted({s["piece"] for r in systems.values() for s in r["stems"]})
+    lines += ["", "| system | " + " | ".join(f"piece {p} SDR" for p in pieces) + " |",
+              "|---|" + "---|" * len(pieces)]
+    for name, result in systems.items():
+        by_piece = [np.mean([s["SDR"] for s in result["stems"] if s["piece"] == p] or [np.nan]) for p in pieces]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in by_piece) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def violin_plot(systems, path):
+    """SDR, SIR and SAR per system as violins (one panel per metric), saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(systems)
+    figure, axes = plt.subplots(1, 3, figsize=(4 + 2 * len(names), 4), sharey=False)
+    for axis, metric in zip(axes, METRICS):
+        data = [[s[metric] for s in systems[name]["stems"]] for name in names]
+        axis.violinplot(data, showmedians=True)
+        axis.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
+        axis.set_title(f"{metric} (dB)")
+        axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
+
+
+def evaluate(references_root, estimates, out_dir, workers=1):
+    """Score each ``(name, folder)`` of ``estimates`` against ``references_root``; write the reports."""
+    references = collect_stems(references_root)
+    systems = {name: evaluate_system(references, folder, workers) for name, folder in estimates}
+    report = {"protocol": "museval v4 (BSS Eval), 1 s windows and hops at the reference rate; per stem the "
+                          "median over windows with a non-silent reference; mean over stems",
+              "references": str(references_root), "systems": systems}
+    jsonschema.validate(report, SCORES_SCHEMA)
+    out_dir = Path(out_dir)
+    write_json(out_dir / "scores.json", report)
+    with atomic_path(out_dir / "scores.md") as tmp:
+        tmp.write_text(markdown_table(systems))
+    violin_plot(systems, out_dir / "violins.png")
+    return report
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--references", required=True, type=Path, help="folder of true stems")
+    parser.add_argument("--estimates", required=True, nargs="+", metavar="[NAME=]DIR",
+                        help="one folder of estimates per system")
+    parser.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (default: evaluation/)")
+    parser.add_argument("--workers", type=int, default=1, help="pieces scored in parallel")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    estimates = []
+    for item in args.estimates:
+        name, _, folder = item.rpartition("=")
+        estimates.append((name or Path(folder).name, Path(folder)))
+    report = evaluate(args.references, estimates, args.out, args.workers)
+    print(markdown_table(report["systems"]), end="")
+    print(f"written: {args.out / 'scores.json'}, {args.out / 'scores.md'}, {args.out / 'violins.png'}")
+    return 0
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The separation job as a library: media in, one WAV per present instrument out.
+
+``separate_media`` is what ``python -m pipelines.separate_video`` and ``separate_audio`` run:
+
+1. read the mixture (any audio file, or a video's soundtrack) at its own rate;
+2. get presence: hand-given codes, a presence JSON, or the detector on the video's frames;
+3. separate with the Wave-U-Net, one presence vector per output window;
+4. write ``OUT/<code>.wav`` for each present instrument (input rate, exact length, aligned),
+   optionally ``OUT/<code>.mp4`` (the original picture with that stem as sound), and
+   ``OUT/manifest.json`` last. Every file is written atomically.
+"""
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+from audio.io import read_audio, write_audio
+from common.errors import AvsepError, NoVideoStreamError
+from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
+from common.files import atomic_path, write_json
+from fusion.instruments import parse_codes
+from fusion.presence import DEFAULT_THRESHOLD, Presence
+
+
+class OutputExistsError(AvsepError):
+    """The output folder already holds a finished result."""
+
+
+def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0):
+    """Presence from ``--instruments``, ``--presence FILE``, or the detector (in that order).
+
+    Args:
+        media: the input file (a video when the detector is used).
+        instruments: ``"vn,vc"`` or None.
+        presence_file: a presence JSON or None.
+        detector: a :class:`vision.detector.Detector` (or weights path) when the video decides.
+    """
+    if instruments:
+        return Presence.constant(parse_codes(instruments), source="labels")
+    if presence_file:
+        presence = Presence.load(presence_file)
+        presence.meta["source"] = f"presence file {presence_file}"
+        return presence
+    if detector is None:
+        raise AvsepError("give --instruments or --presence (audio has no picture to detect players in)")
+    if not probe_media(media).has_video:
+        raise NoVideoStreamError(f"no video stream in {media} to detect instruments in; give --instruments")
+    from vision.detect_instruments import detect_video
+    from vision.detector import Detector
+
+    detector = detector if isinstance(detector, Detector) else Detector(detector)
+    return detect_video(media, detector, fps=fps)
+
+
+def model_fingerprint(separator):
+    """Name and config hash of the model, for the manifest."""
+    digest = hashlib.sha256(separator.model.config_json().encode()).hexdigest()[:12]
+    return {"path": str(separator.model_path), "config_sha256": digest, "config": separator.model.settings}
+
+
+def write_stem_video(video, stem_wav, out_path):
+    """``out_path``: the picture of ``video`` (copied, not re-encoded) with ``stem_wav`` as its sound."""
+    with atomic_path(out_path) as tmp:
+        process = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+                                  "-i", str(stem_wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+                                  "-c:a", "aac", "-b:a", "192k", "-shortest", "-f", "mp4", str(tmp)],
+                                 capture_output=True)
+        if process.returncode != 0:
+            raise AvsepError(f"cannot write {out_path}: {ffmpeg_error_line(process.stderr)}")
+
+
+def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False):
+    """Separate one media file into ``out_dir``.
+
+    Args:
+        media: audio or video file.
+        out_dir: output folder (created).
+        separator: an :class:`audio.separator.Separator`.
+        presence: :class:`fusion.presence.Presence` (see :func:`resolve_presence`).
+        videos: also write ``<code>.mp4`` with the original picture.
+        force: overwrite a finished output (one with a ``manifest.json``).
+
+    Returns:
+        the manifest dict (also written to ``out_dir/manifest.json``).
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / "manifest.json").exists() and not force:
+        raise OutputExistsError(f"{out_dir} already holds a separation; use --force to redo it")
+    timings, started = {}, time.monotonic()
+    mixture, sample_rate = read_audio(media)
+    timings["read_s"] = time.monotonic() - started
+    if videos and not probe_media(media).has_video:
+        raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")
+
+    started = time.monotonic()
+    window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
+    stems = separator.separate(mixture, sample_rate, window_presence, progress=progress)
+    timings["separate_s"] = time.monotonic() - started
+
+    started = time.monotonic()
+    for code, audio in stems.items():
+        write_audio(out_dir / f"{code}.wav", audio, sample_rate)
+        if videos:
+            write_stem_video(media, out_dir / f"{code}.wav", out_dir / f"{code}.mp4")
+    timings["write_s"] = time.monotonic() - started
+    manifest = {
+        "input": str(media), "sample_rate": sample_rate, "nb_samples": int(mixture.shape[1]),
+        "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
+        "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
+        "model": model_fingerprint(separator), "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest

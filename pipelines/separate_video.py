@@ -1,0 +1,65 @@
+"""``python -m pipelines.separate_video VIDEO``: one WAV per instrument seen playing in a video.
+
+Presence comes from the detector on the video's frames, unless ``--instruments vn,vc`` or
+``--presence FILE`` gives it. Writes ``OUT/<code>.wav`` (the video's sample rate and exact
+length, sample-aligned with its soundtrack), ``OUT/manifest.json``, and with ``--videos``
+``OUT/<code>.mp4``. Default OUT: ``separated/<video stem>/``.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from common.cli import add_debug_flag, run_cli
+from vision.detector import DEFAULT_WEIGHTS
+
+
+def add_separation_arguments(parser, detector=True):
+    """The options that separate_video and separate_audio share."""
+    parser.add_argument("--out", type=Path, help="output folder (default: separated/<input stem>/)")
+    group = parser.add_mutually_exclusive_group(required=not detector)
+    group.add_argument("--instruments", help="comma-separated codes that play, e.g. vn,vc (skips detection)")
+    group.add_argument("--presence", type=Path, help="a presence JSON from vision.detect_instruments")
+    if detector:
+        parser.add_argument("--detector", default=DEFAULT_WEIGHTS, help="ultralytics weights for detection")
+        parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second for detection")
+    parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    return add_debug_flag(parser)
+
+
+def run_separation(args, media, detector=None):
+    """Load the model, resolve presence, separate, print where the stems went."""
+    from audio.separator import Separator
+    from pipelines.separate import resolve_presence, separate_media
+
+    out = args.out or Path("separated") / Path(media).stem
+    separator = Separator(args.model)
+    presence = resolve_presence(media, args.instruments, args.presence, detector, getattr(args, "fps", 1.0))
+    manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
+                              force=args.force, progress=True)
+    if not manifest["instruments"]:
+        print(f"{media}: no instrument judged present; nothing separated (see {out / 'manifest.json'})")
+        return 0
+    print(f"{media}: {', '.join(manifest['instruments'])} -> {out}/ "
+          f"({manifest['duration_s']:.1f} s in {manifest['timings']['separate_s']:.1f} s)")
+    return 0
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.separate_video", description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--videos", action="store_true", help="also write <code>.mp4 with the original picture")
+    return add_separation_arguments(parser)
+
+
+def _run(args):
+    detector = None if args.instruments or args.presence else args.detector
+    return run_separation(args, args.video, detector)
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from audio.io import write_audio
+from common.errors import AvsepError
+from conftest import shared_file
+from pipelines.evaluate import collect_stems, main, piece_key
+
+SR = 8000
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Two URMP-layout pieces of noise-like stems (8 kHz, 4 s)."""
+    root = tmp_path_factory.mktemp("refs")
+    rng = np.random.default_rng(0)
+    for number, codes in ((1, ("vn", "vc")), (2, ("fl", "vn", "vn"))):
+        folder = root / f"{number:02d}_Test_{'_'.join(codes)}"
+        for part, code in enumerate(codes, start=1):
+            write_audio(folder / f"AuSep_{part}_{code}_{number:02d}_Test.wav", rng.normal(0, 0.1, 4 * SR), SR)
+    return root
+
+
+def estimates_from(references, root, noise, rate=SR):
+    """``root/<piece>/<code>.wav``: references plus noise, at ``rate``."""
+    from audio.io import read_audio
+
+    rng = np.random.default_rng(1)
+    for piece, stems in collect_stems(references).items():
+        for code, paths in stems.items():
+            audio = sum(read_audio(p, rate)[0] for p in paths)
+            write_audio(root / f"AuMix_{piece}_Test" / f"{code}.wav", audio + rng.normal(0, noise, audio.shape), rate)
+    return root
+
+
+def test_layouts_and_piece_keys(references):
+    stems = collect_stems(references)
+    assert sorted(stems) == ["01", "02"] and len(stems["02"]["vn"]) == 2  # two violin parts
+    assert piece_key("AuMix_01_Jupiter_vn_vc") == piece_key("Vid_1_x") == piece_key("01_mix") == "01"
+
+
+def test_better_estimates_score_higher(references, tmp_path, capsys):
+    good = estimates_from(references, tmp_path / "good", noise=0.01)
+    bad = estimates_from(references, tmp_path / "bad", noise=0.1, rate=16000)  # other rate: resampled
+    assert main(["--references", str(references), "--estimates", f"good={good}", f"bad={bad}",
+                 "--out", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "scores.json").read_text())
+    good_sdr, bad_sdr = report["systems"]["good"]["mean"]["SDR"], report["systems"]["bad"]["mean"]["SDR"]
+    assert good_sdr == pytest.approx(20 + 10 * np.log10(2), abs=2.5)  # 0.1 vs 0.01 noise (vn parts summed)
+    assert bad_sdr < good_sdr - 10
+    assert len(report["systems"]["good"]["stems"]) == 4
+    assert (tmp_path / "report" / "violins.png").stat().st_size > 1000
+    assert "| good |" in (tmp_path / "report" / "scores.md").read_text()
+
+
+def test_missing_estimate_scores_as_silence(references, tmp_path):
+    partial = estimates_from(references, tmp_path / "partial", noise=0.01)
+    (partial / "AuMix_02_Test" / "fl.wav").unlink()
+    assert main(["--references", str(references), "--estimates", str(partial), "--out", str(tmp_path / "r")]) == 0
+    stems = json.loads((tmp_path / "r" / "scores.json").read_text())["systems"]["partial"]["stems"]
+    flute = next(s for s in stems if s["code"] == "fl")
+    assert flute["estimate"] == "None" and flute["SDR"] < 0
+
+
+def test_unmatched_estimates_fail_in_one_line(references, tmp_path, capsys):
+    (tmp_path / "other" / "99_x").mkdir(parents=True)
+    write_audio(tmp_path / "other" / "99_x" / "vn.wav", np.zeros(SR), SR)
+    assert main(["--references", str(references), "--estimates", str(tmp_path / "other")]) == 2
+    assert "matches" in capsys.readouterr().err
+    with pytest.raises(AvsepError):
+        collect_stems(tmp_path / "absent")
+
+
+def test_peer_outputs_on_real_excerpts_score_as_published(tmp_path):
+    reference = shared_file("data/urmp_excerpts/reference")
+    peer = shared_file("data/urmp_excerpts/anchor_conditioned_unet")
+    assert main(["--references", str(reference), "--estimates", f"peer={peer}", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "scores.json").read_text())
+    assert report["systems"]["peer"]["mean"]["SDR"] == pytest.approx(-0.90, abs=0.01)
