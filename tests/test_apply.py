@@ -3,7 +3,7 @@ import pytest
 
 from audio.apply import iter_separate, separate, window_starts
 from fusion.instruments import presence_vector
-from test_waveunet import randomize_weights, tiny
+from model_helpers import passthrough, randomize_weights, tiny
 
 VN_VC = presence_vector(("vn", "vc"))
 
@@ -12,19 +12,6 @@ VN_VC = presence_vector(("vn", "vc"))
 def model():
     model = tiny()
     randomize_weights(model, seed=3)
-    return model
-
-
-def passthrough(model):
-    """Zero every weight but the 1x1 output conv's tap on the mix: each source becomes tanh(mix)."""
-    weights = [np.zeros_like(w) for w in model.get_weights()]
-    kernel = model.get_layer("sources").kernel
-    index = next(i for i, w in enumerate(model.weights) if w.path == kernel.path)
-    nb_channels = model.settings["nb_channels"]
-    for source in range(model.settings["nb_sources"]):
-        for channel in range(nb_channels):
-            weights[index][0, -nb_channels + channel, source * nb_channels + channel] = 1.0
-    model.set_weights(weights)
     return model
 
 

@@ -9,12 +9,7 @@ from audio.waveunet import WaveUNet, load_waveunet, waveunet_lengths
 from conftest import ROOT
 from fusion.conditioning import CONDITIONING_KINDS, CONDITIONING_PLACES
 from fusion.instruments import presence_vector
-
-
-def tiny(**overrides):
-    settings = dict(output_length=300, nb_levels=3, nb_filters=4, kernel_size_down=5, kernel_size_up=3)
-    settings.update(overrides)
-    return WaveUNet(**settings)
+from model_helpers import randomize_weights, tiny
 
 
 def random_inputs(model, batch=2, seed=0):
@@ -22,11 +17,6 @@ def random_inputs(model, batch=2, seed=0):
     nb_channels = model.settings["nb_channels"]
     return {"mix": rng.uniform(-0.5, 0.5, (batch, model.input_length, nb_channels)).astype(np.float32),
             "presence": np.stack([presence_vector(("vn", "vc")), presence_vector(("tpt", "va", "db"))])[:batch]}
-
-
-def randomize_weights(model, seed=0):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
 
 
 def test_paper_sizes():
