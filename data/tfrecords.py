@@ -1,0 +1,184 @@
+"""``python -m data.tfrecords ROOT --out DIR``: URMP-layout tracks as sharded, compressed TFRecords.
+
+One record is one segment of a track, in the seed's schema plus presence labels:
+
+=========================  =====  ===============================================================
+``audio/file_basename``    bytes  the track's name
+``audio/sample_rate``      int64  Hz
+``audio/sample_idx``       int64  first sample of the segment in the track
+``audio/num_samples``      int64  samples per channel of the segment (S)
+``audio/channels``         int64  C (1: mono)
+``audio/num_sources``      int64  K (the vocabulary)
+``audio/encoded``          float  the mix segment, then the K source segments: ``(1 + K) * S * C``
+``audio/labels``           float  the K-dimensional presence vector
+=========================  =====  ===============================================================
+
+Segments are cut with the model's context in mind: they overlap by ``context`` samples, so any
+output window inside a segment has its context inside it too. :func:`make_dataset` reads them
+with tf.data: parse, random crops of the model's input window, on-the-fly augmentation (random
+source gains with the mix rebuilt from its sources; remixes with another track's sources and a
+random instrument subset, labels following), shuffle, batch, prefetch, optional bfloat16.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from common.cli import add_debug_flag, run_cli
+from fusion.instruments import NB_INSTRUMENTS
+
+
+def _tf():
+    from audio.backend import keras  # noqa: F401  (safe import order: triton before TensorFlow)
+    import tensorflow as tf
+
+    return tf
+
+
+def segments(track_mix, targets, segment_length, context):
+    """Yield ``(start, mix (S,), sources (K, S))`` over a track, zero-padded at its end."""
+    nb_samples = track_mix.shape[-1]
+    hop = segment_length - 2 * context
+    for start in range(-context, max(nb_samples - context, 1), hop):
+        window = np.zeros((1 + NB_INSTRUMENTS, segment_length), dtype=np.float32)
+        lo, hi = max(start, 0), min(start + segment_length, nb_samples)
+        window[0, lo - start:hi - start] = track_mix[lo:hi]
+        window[1:, lo - start:hi - start] = targets[:, lo:hi]
+        yield start, window
+
+
+def serialize(name, sample_rate, start, window, labels):
+    """One ``tf.train.Example`` as bytes, in the schema above."""
+    tf = _tf()
+    feature = {
+        "audio/file_basename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()])),
+        "audio/sample_rate": tf.train.Feature(int64_list=tf.train.Int64List(value=[sample_rate])),
+        "audio/sample_idx": tf.train.Feature(int64_list=tf.train.Int64List(value=[start])),
+        "audio/num_samples": tf.train.Feature(int64_list=tf.train.Int64List(value=[window.shape[1]])),
+        "audio/channels": tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+        "audio/num_sources": tf.train.Feature(int64_list=tf.train.Int64List(value=[NB_INSTRUMENTS])),
+        "audio/encoded": tf.train.Feature(float_list=tf.train.FloatList(value=window.reshape(-1))),
+        "audio/labels": tf.train.Feature(float_list=tf.train.FloatList(value=labels)),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_tfrecords(tracks, out_dir, segment_length, context, nb_shards=8, progress=True):
+    """Write every track's segments round-robin into ``nb_shards`` GZIP shards; return the record count.
+
+    The tracks must be read at a fixed rate (``read_urmp(root, sample_rate)``).
+    """
+    tf = _tf()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"data-{i:05d}-of-{nb_shards:05d}.tfrecord.gz" for i in range(nb_shards)]
+    tmp_paths = [p.with_name(f".{p.name}.tmp") for p in paths]
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    writers = [tf.io.TFRecordWriter(str(p), options) for p in tmp_paths]
+    count = 0
+    try:
+        for track in tqdm(tracks, desc="tfrecords", unit="track", disable=not progress):
+            targets = track.targets().mean(axis=1)  # (K, nb_samples), mono
+            mix = track.mixture().mean(axis=0)
+            for start, window in segments(mix, targets, segment_length, context):
+                writers[count % nb_shards].write(serialize(track.name, track.sample_rate, start, window, track.presence))
+                count += 1
+    finally:
+        for writer in writers:
+            writer.close()
+    for tmp, path in zip(tmp_paths, paths):
+        tmp.replace(path)
+    return count
+
+
+def parse(record):
+    """Parse one record into ``(window (1 + K, S), labels (K,))``."""
+    tf = _tf()
+    spec = {"audio/encoded": tf.io.VarLenFeature(tf.float32), "audio/labels": tf.io.FixedLenFeature([NB_INSTRUMENTS], tf.float32),
+            "audio/num_samples": tf.io.FixedLenFeature([], tf.int64)}
+    example = tf.io.parse_single_example(record, spec)
+    encoded = tf.sparse.to_dense(example["audio/encoded"])
+    window = tf.reshape(encoded, (1 + NB_INSTRUMENTS, tf.cast(example["audio/num_samples"], tf.int32)))
+    return window, example["audio/labels"]
+
+
+def make_dataset(pattern, input_length, output_length, batch_size, shuffle=True, augment=True,
+                 remix_probability=0.5, gain_db=(-6.0, 3.0), bfloat16=False, seed=0):
+    """A tf.data pipeline of training batches from TFRecords.
+
+    Returns:
+        a ``tf.data.Dataset`` of ``({"mix": (B, input_length, 1), "presence": (B, K)}, targets (B, K, output_length, 1))``.
+    """
+    tf = _tf()
+    context = (input_length - output_length) // 2
+    files = tf.data.Dataset.list_files(str(pattern), shuffle=shuffle, seed=seed)
+    records = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    if shuffle:
+        records = records.shuffle(512, seed=seed)
+    crops = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE).map(
+        lambda window, labels: _random_crop(window, labels, input_length), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        partners = crops.shuffle(256, seed=seed + 1)
+        crops = tf.data.Dataset.zip((crops, partners)).map(
+            lambda a, b: _augment(a, b, remix_probability, gain_db), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def to_example(window, labels):
+        mix = window[0][:, None]
+        targets = window[1:, context:context + output_length][..., None]
+        dtype = tf.bfloat16 if bfloat16 else tf.float32
+        return {"mix": tf.cast(mix, dtype), "presence": labels}, tf.cast(targets, dtype)
+
+    batches = crops.map(to_example, num_parallel_calls=tf.data.AUTOTUNE).repeat().batch(batch_size, drop_remainder=True)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _random_crop(window, labels, input_length):
+    tf = _tf()
+    start = tf.random.uniform((), 0, tf.shape(window)[1] - input_length + 1, dtype=tf.int32)
+    return window[:, start:start + input_length], labels
+
+
+def _augment(first, second, remix_probability, gain_db):
+    """Random gains on the sources; sometimes add a random subset of another crop's sources. Mix = sum."""
+    tf = _tf()
+    (window, labels), (other, other_labels) = first, second
+    sources = window[1:]
+    remix = tf.random.uniform(()) < remix_probability
+    keep_other = tf.cast(tf.random.uniform((NB_INSTRUMENTS,)) < 0.5, tf.float32) * tf.cast(remix, tf.float32)
+    sources = sources + other[1:] * keep_other[:, None]
+    labels = tf.minimum(labels + other_labels * keep_other, 1.0)
+    gains = 10 ** (tf.random.uniform((NB_INSTRUMENTS,), *gain_db) / 20)
+    sources = sources * gains[:, None]
+    mix = tf.reduce_sum(sources, axis=0, keepdims=True)
+    peak = tf.maximum(tf.reduce_max(tf.abs(mix)), 1.0)
+    return tf.concat([mix, sources], axis=0) / peak, labels
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m data.tfrecords", description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="URMP-layout folder")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sample-rate", type=int, default=22050)
+    parser.add_argument("--segment-length", type=int, default=3 * 147443, help="samples per record")
+    parser.add_argument("--context", type=int, default=65527, help="the model's context (147443-16389)/2")
+    parser.add_argument("--shards", type=int, default=8)
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    from data.tracks import read_urmp
+
+    tracks = read_urmp(args.root, args.sample_rate)
+    count = write_tfrecords(tracks, args.out, args.segment_length, args.context, args.shards)
+    print(f"{count} records from {len(tracks)} tracks in {args.shards} shards under {args.out}")
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
