@@ -1,13 +1,17 @@
 # The README's first commands: `make demo` and `make test`. Both set up .venv/ first.
 PYTHON := .venv/bin/python
+DEMO_VIDEO := demo/Vid_09_Gloria33B_vn_va_vc.mp4
 
-.PHONY: setup demo test
+.PHONY: setup demo test bench
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@echo "demo: setup is complete. The separation model and demo video have not landed yet"
-	@echo "      (issues 4-7); try: $(PYTHON) -m pipelines.media_info <your video>"
+	$(PYTHON) -m pipelines.separate_video $(DEMO_VIDEO) --detector models/demo_detector.pt --out separated/demo --force
+	@echo "demo: stems are in separated/demo/ (listen to them, or see separated/demo/manifest.json)"
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+bench: setup
+	$(PYTHON) benchmarks/report.py

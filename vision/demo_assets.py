@@ -118,10 +118,10 @@ def draw_ensemble(codes, size, rng, phase=0.0, layout=None):
     return image, boxes
 
 
-def player_layout(nb_players, size, rng):
-    """``[(x, y_feet, player_height)]`` spread across the frame."""
+def player_layout(nb_players, size, rng, person_scale=None):
+    """``[(x, y_feet, player_height)]`` spread across the frame; heights 35-60% of the frame by default."""
     width, height = size
-    person_h = int(height * rng.uniform(0.35, 0.6))
+    person_h = int(height * (person_scale or rng.uniform(0.35, 0.6)))
     xs = (np.arange(nb_players) + 0.5) * width / nb_players + rng.uniform(-0.05, 0.05, nb_players) * width
     return [(int(x), int(height * rng.uniform(0.75, 0.95)), person_h) for x in xs]
 
@@ -137,7 +137,7 @@ def make_video(piece_dir, out_dir, fps=10, size=(320, 180), seed=0):
 
     seconds = read_audio(mix)[0].shape[1] / read_audio(mix)[1]
     rng = np.random.default_rng(seed)
-    layout = player_layout(len(piece.codes), size, rng)
+    layout = player_layout(len(piece.codes), size, rng, person_scale=0.6)  # the closest framing of training
     out = Path(out_dir) / f"Vid_{piece_dir.name}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -109,7 +109,7 @@ def get_parser():
                         help=f"ultralytics weights (.pt/.onnx; default {DEFAULT_WEIGHTS}, must be on disk)")
     parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     parser.add_argument("--conf", type=float, default=DEFAULT_CONFIDENCE, help="minimum box confidence")
-    parser.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels")
+    parser.add_argument("--imgsz", type=int, help="detector input size in pixels (default: the weights' training size)")
     parser.add_argument("--class-map", type=Path, help="YAML of extra 'detector class: code' entries")
     parser.add_argument("--threshold", type=float, help="write hard 0/1 labels (with hysteresis) at this level")
     parser.add_argument("--labels-from-names", action="store_true",

@@ -26,15 +26,16 @@ class Detector:
         weights: weights path (or a file name in the cache, or a model YAML for tests).
         class_map: optional YAML of extra ``class name: code`` entries.
         confidence: minimum box confidence.
-        imgsz: inference size in pixels.
+        imgsz: inference size in pixels; None takes the size the weights were trained at (else 640).
         batch_size: frames per predict call.
     """
 
-    def __init__(self, weights=DEFAULT_WEIGHTS, class_map=None, confidence=DEFAULT_CONFIDENCE, imgsz=640,
+    def __init__(self, weights=DEFAULT_WEIGHTS, class_map=None, confidence=DEFAULT_CONFIDENCE, imgsz=None,
                  batch_size=16):
         self.weights, self.class_map_path = str(weights), class_map
-        self.confidence, self.imgsz, self.batch_size = confidence, imgsz, batch_size
+        self.confidence, self.batch_size = confidence, batch_size
         self.model = load_yolo(weights)
+        self.imgsz = imgsz or self.model.overrides.get("imgsz") or 640
         if any(marker in self.weights.lower() for marker in _OPEN_VOCABULARY_MARKERS):
             self._prompt_with_vocabulary()
         class_map_entries = load_class_map(class_map)

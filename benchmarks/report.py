@@ -1,0 +1,181 @@
+"""``make bench``: measure everything and write BENCHMARKS.md.
+
+    python benchmarks/report.py [--out BENCHMARKS.md] [--skip-speed]
+
+1. Quality on the held-out synthetic set (``.cache/datasets/synth_test``: test-split scores, a
+   SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
+   supervised NMF, the unconditioned Wave-U-Net, the conditioned one with true labels, and the
+   conditioned one with presence detected in drawn videos of the same pieces.
+2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
+   peer's published outputs.
+3. Speed and memory of separation and detection, and training throughput, on this machine.
+
+Working files go to ``.cache/bench/``. Every number is printed with the command behind it.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audio.separator import DEFAULT_MODEL, MODELS_DIR  # noqa: E402
+from common.files import atomic_path  # noqa: E402
+
+WORK = ROOT / ".cache" / "bench"
+SYNTH_TEST = ROOT / ".cache" / "datasets" / "synth_test"
+SYNTH_TEST_COMMAND = [sys.executable, "-m", "data.synth", "--out", str(SYNTH_TEST), "--pieces", "24", "--seed", "8",
+                      "--split", "test", "--soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2", "--workers", "2"]
+URMP_EXCERPTS = ROOT.parent / "shared" / "data" / "urmp_excerpts"
+UNCONDITIONED_MODEL = MODELS_DIR / "waveunet_unconditioned.keras"
+DEMO_DETECTOR = MODELS_DIR / "demo_detector.pt"
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def shell(command, env=None):
+    """Run a command from the project root; return its stdout."""
+    process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{process.stderr[-2000:]}")
+    return process.stdout
+
+
+def video_presence_estimates(pieces_root, out_dir, separator, detector):
+    """Conditioned separation of each piece's mix with presence detected in its drawn video."""
+    from pipelines.separate import separate_media
+    from vision.demo_assets import make_video
+    from vision.detect_instruments import detect_video
+
+    rows = []
+    for piece in sorted(p for p in pieces_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        video = WORK / "videos" / f"Vid_{piece.name}.mp4"
+        if not video.exists():
+            make_video(piece, video.parent)
+        presence = detect_video(video, detector)
+        mix = next(piece.glob("AuMix_*.wav"))
+        separate_media(mix, out_dir / piece.name, separator, presence, force=True)
+        truth = set(piece.name.split("_")[2:])
+        rows.append((truth, set(presence.present_codes())))
+    return rows
+
+
+def quality_section(title, references, systems, note=""):
+    """Evaluate ``{name: folder}`` against ``references``; return Markdown and the report."""
+    from pipelines.evaluate import evaluate, markdown_table
+
+    report = evaluate(references, list(systems.items()), WORK / "eval" / title.split()[0].lower(), workers=2)
+    lines = [f"### {title}", "", note, "", markdown_table(report["systems"])]
+    return "\n".join(lines), report
+
+
+def estimates_for(references, tag, with_video=False):
+    """Estimates of every system on ``references`` under ``.cache/bench/<tag>/``."""
+    from audio.separator import Separator
+    from pipelines.baselines import estimate
+
+    out = WORK / tag
+    systems = {}
+    for system in ("mixture", "irm", "nmf"):
+        estimate(system, references, out / system)
+        systems[system] = out / system
+    if UNCONDITIONED_MODEL.exists():
+        estimate("waveunet", references, out / "unconditioned", model=UNCONDITIONED_MODEL)
+        systems["unconditioned"] = out / "unconditioned"
+    estimate("waveunet", references, out / "conditioned-labels", model=DEFAULT_MODEL)
+    systems["conditioned-labels"] = out / "conditioned-labels"
+    detection = None
+    if with_video and DEMO_DETECTOR.exists():
+        from vision.detector import Detector
+
+        detection = video_presence_estimates(references, out / "conditioned-video", Separator(DEFAULT_MODEL),
+                                             Detector(DEMO_DETECTOR))
+        systems["conditioned-video"] = out / "conditioned-video"
+    return systems, detection
+
+
+def detection_table(rows):
+    from vision.detect_instruments import name_scores
+
+    scores = name_scores(rows)
+    lines = ["| instrument | precision | recall | F1 | pieces |", "|---|---|---|---|---|"]
+    lines += [f"| {code} | {p:.2f} | {r:.2f} | {f:.2f} | {n} |" for code, (p, r, f, n) in scores.items()]
+    return "\n".join(lines)
+
+
+def model_card_lines():
+    lines = []
+    for path in sorted(MODELS_DIR.glob("*.json")):
+        card = json.loads(path.read_text())
+        config = card["config"]
+        lines.append(f"- `{path.with_suffix('.keras').name}`: {config['nb_levels']} levels x {config['nb_filters']} "
+                     f"filters, conditioning {config['conditioning']} at {config['condition_at']}, "
+                     f"{card['steps']} steps of batch {card['training']['batch_size']}, validation SDR "
+                     f"{card['validation_sdr_db']:.2f} dB; trained with `{card['command']}`"
+                     + (f"; {card['notes']}" if card.get("notes") else ""))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not SYNTH_TEST.exists():
+        shell(SYNTH_TEST_COMMAND)
+    sections = [f"# Benchmarks\n\nMade by `make bench` (`python benchmarks/report.py`) on {machine()}, "
+                f"{time.strftime('%Y-%m-%d')}. Protocol: museval v4, 1 s windows and hops at the reference rate, "
+                "per stem the median over windows with a non-silent reference, then the mean over stems "
+                "(`python -m pipelines.evaluate`).\n", "## Models\n", *model_card_lines(), ""]
+
+    systems, detection = estimates_for(SYNTH_TEST, "synthetic", with_video=True)
+    text, _ = quality_section("Synthetic held-out set", SYNTH_TEST, systems,
+                              f"24 pieces from test-split scores rendered with TimGM6mb, a SoundFont training never "
+                              f"used (`{' '.join(SYNTH_TEST_COMMAND[1:])}`). 'conditioned-video' takes presence "
+                              "from the demo detector on drawn videos of the pieces (`vision.demo_assets`).")
+    sections += ["## Separation quality\n", text]
+    if detection:
+        sections += ["Detection on those drawn videos, clip presence vs the names "
+                     "(`python -m vision.detect_instruments ... --labels-from-names`):\n", detection_table(detection), ""]
+    if URMP_EXCERPTS.exists():
+        references = URMP_EXCERPTS / "reference"
+        systems, _ = estimates_for(references, "urmp")
+        systems["peer"] = URMP_EXCERPTS / "anchor_conditioned_unet"
+        text, _ = quality_section("Real URMP excerpts", references, systems,
+                                  "Three 10 s excerpts at 48 kHz (12 Spring vn+vc, 20 Pavane tpt+vn+vc, 35 Rondeau "
+                                  "vn+va+db); 'peer' is the published conditioned U-Net. Never trained on.")
+        sections.append(text)
+    else:
+        sections.append(f"Real URMP excerpts: {URMP_EXCERPTS} is absent on this machine; not measured.\n")
+
+    if not args.skip_speed:
+        train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
+        sections += ["## Speed and memory\n", "Separation (`python benchmarks/separate_speed.py`), 44.1 kHz stereo "
+                     "input, 3 instruments present, default model:\n", "```",
+                     shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", "",
+                     "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",
+                     shell([sys.executable, "benchmarks/detect_speed.py"]).strip(), "```", "",
+                     "Training throughput of the default model size (`[KERAS_BACKEND=jax] python "
+                     "benchmarks/train_speed.py --levels 8 --filters 16`), full steps on random data, batch 8:\n",
+                     "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),
+                     "```", ""]
+    sections.append(f"\n_Report made in {time.monotonic() - started:.0f} s._\n")
+    with atomic_path(args.out) as tmp:
+        tmp.write_text("\n".join(sections))
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
