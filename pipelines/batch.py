@@ -1,15 +1,26 @@
-"""``python -m pipelines.batch ROOT [--out DIR]``: separate every piece of a URMP-layout tree.
+"""``python -m pipelines.batch ROOT [--out DIR] [--address ADDR] [--workers N]``: a URMP tree on Ray Data.
 
 Each piece folder (``NN_Title_codes``) is one item: its ``Vid_`` video when there is one
 (presence detected in the picture, or taken from the folder name with ``--labels``), else its
 ``AuMix_`` file with the instruments of the folder name. Outputs go to ``OUT/<piece>/`` as
-``separate_video`` writes them. Finished items (a ``manifest.json``) are skipped unless
-``--force``; a failing item is recorded and the batch goes on; ``OUT/summary.csv`` lists every
-item as done, skipped or failed with its one-line reason; the exit code is 1 if any failed.
-The detector and the model are loaded once for the whole batch.
+``separate_video`` writes them (each file atomic, the manifest last).
+
+The same command runs on a laptop and on a cluster: a local Ray instance sized to the machine by
+default, or the cluster at ``--address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``). Every
+node needs the project installed at the same path. Workers are actors (``ActorPoolStrategy``)
+that load the detector and the separator once. Results stream back per item into
+``OUT/summary.csv`` (done, skipped, failed with a one-line reason) with progress in seconds of
+media. A corrupt file fails its item; a worker that crashes fails its item without a retry
+(``max_task_retries=0``: a crash is rarely transient here, and each retry costs a model load)
+and is restarted for the next ones (``max_restarts=-1``); ``max_errored_blocks`` lets the rest
+go on. Finished items are skipped unless ``--force``. Exit code 1 if any item failed.
+
+For tests of crash isolation, ``AVSEP_CRASH_ON_ITEM=<piece name>`` makes a worker exit abruptly
+on that item.
 """
 import argparse
 import csv
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +34,10 @@ from common.ffmpeg import probe_media
 from common.files import atomic_path
 from fusion.instruments import parse_urmp_name
 from vision.detector import DEFAULT_WEIGHTS
+
+ROOT = Path(__file__).resolve().parents[1]
+CRASH_VARIABLE = "AVSEP_CRASH_ON_ITEM"
+SUMMARY_FIELDS = ("item", "media", "status", "instruments", "reason", "seconds", "media_s")
 
 
 @dataclass
@@ -52,24 +67,143 @@ def find_items(root):
     return items
 
 
-def process_item(item, out_dir, separator, detector, use_labels):
-    """Separate one item into ``out_dir/<item.name>``; return the list of instruments written."""
-    from fusion.presence import Presence
-    from pipelines.separate import separate_media
-    from vision.detect_instruments import detect_video
+def media_seconds(path):
+    try:
+        return probe_media(path).duration_s or 0.0
+    except AvsepError:
+        return 0.0
 
-    if item.is_video and not use_labels:
-        presence = detect_video(item.media, detector)
+
+class SeparationWorker:
+    """A Ray Data actor: loads the separator (and detector) once, then separates items one by one."""
+
+    def __init__(self, out_dir, model, detector, use_labels, threads):
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        from audio.backend import keras
+        from audio.separator import Separator
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.out_dir, self.use_labels = Path(out_dir), use_labels
+        self.separator = Separator(model or None)
+        self.detector = None
+        if not use_labels:
+            from vision.detector import Detector
+
+            self.detector = Detector(detector)
+
+    def __call__(self, batch):
+        rows = {field: [] for field in SUMMARY_FIELDS}
+        for name, media, codes, is_video in zip(batch["name"], batch["media"], batch["codes"], batch["is_video"]):
+            started = time.monotonic()
+            item = Item(str(name), Path(str(media)), tuple(str(codes).split(",")), bool(is_video))
+            if os.environ.get(CRASH_VARIABLE) == item.name:
+                os._exit(3)  # fault injection for tests: the worker dies without a word
+            status, instruments, reason = "done", "", ""
+            try:
+                instruments = ",".join(self._process(item))
+            except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
+                status = "failed"
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            for field, value in zip(SUMMARY_FIELDS, (item.name, str(item.media), status, instruments, reason,
+                                                     f"{time.monotonic() - started:.1f}", media_seconds(item.media))):
+                rows[field].append(value)
+        return rows
+
+    def _process(self, item):
+        from fusion.presence import Presence
+        from pipelines.separate import separate_media
+        from vision.detect_instruments import detect_video
+
+        if item.is_video and not self.use_labels:
+            presence = detect_video(item.media, self.detector)
+        else:
+            presence = Presence.constant(item.codes, source="folder name")
+        manifest = separate_media(item.media, self.out_dir / item.name, self.separator, presence, force=True)
+        return manifest["instruments"]
+
+
+def start_ray(address, gpus_per_worker):
+    """Connect to the cluster at ``address``, or start a local instance that stays on loopback.
+
+    Ray 2.60 clusters use token authentication: the token is read from ``RAY_AUTH_TOKEN`` or
+    ``~/.ray/auth_token`` (written by ``ray start --head``; copy it to every node and client).
+    """
+    if address:
+        if os.environ.get("RAY_AUTH_TOKEN") or Path("~/.ray/auth_token").expanduser().exists():
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
     else:
-        presence = Presence.constant(item.codes, source="folder name")
-    manifest = separate_media(item.media, Path(out_dir) / item.name, separator, presence, force=True)
-    return manifest["instruments"]
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # single node: Ray then uses 127.0.0.1
+    import ray
+
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for variable in (CRASH_VARIABLE, "KERAS_BACKEND", "AVSEP_CACHE_DIR"):
+        if os.environ.get(variable):
+            env[variable] = os.environ[variable]
+    if not gpus_per_worker:
+        env["CUDA_VISIBLE_DEVICES"] = ""  # CPU-only actors must not grab a node's GPUs
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"env_vars": env}, **({} if address else {"num_cpus": os.cpu_count()}))
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise AvsepError(f"cannot reach a Ray cluster at {address}: {str(error).splitlines()[0]}") from None
+    return ray
+
+
+def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
+              progress=True):
+    """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
+    import ray.data
+
+    ray = start_ray(address, gpus_per_worker)
+    try:
+        total_cpus = int(ray.cluster_resources().get("CPU", 1))
+        workers = workers or max(1, min(len(items), total_cpus))
+        cpus_per_worker = max(1, total_cpus // workers)
+        context = ray.data.DataContext.get_current()
+        context.max_errored_blocks = len(items)  # a crashed item fails alone; the rest goes on
+        context.enable_progress_bars = False
+        dataset = ray.data.from_items([{"name": i.name, "media": str(i.media), "codes": ",".join(i.codes),
+                                        "is_video": i.is_video} for i in items], override_num_blocks=len(items))
+        results = dataset.map_batches(
+            SeparationWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
+            fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
+                                   "detector": str(detector), "use_labels": use_labels, "threads": cpus_per_worker},
+            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
+        seen = set()
+        with tqdm(total=round(sum(media_seconds(i.media) for i in items), 1), unit="s", desc="batch",
+                  disable=not progress) as bar:
+            for row in results.iter_rows():
+                seen.add(row["item"])
+                bar.update(float(row["media_s"]))
+                yield {field: row[field] for field in SUMMARY_FIELDS}
+        for item in items:
+            if item.name not in seen:
+                yield {"item": item.name, "media": str(item.media), "status": "failed", "instruments": "",
+                       "reason": "the worker crashed on this item", "seconds": "",
+                       "media_s": media_seconds(item.media)}
+    finally:
+        ray.shutdown()
+
+
+def write_summary(path, rows):
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.batch", description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a URMP-layout tree")
     parser.add_argument("--out", type=Path, default=Path("separated"), help="output folder (default: separated/)")
+    parser.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local one)")
+    parser.add_argument("--workers", type=int, help="actors (default: one per CPU, at most one per item)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
     parser.add_argument("--detector", default=DEFAULT_WEIGHTS, help="ultralytics weights for videos")
     parser.add_argument("--labels", action="store_true", help="take instruments from folder names, not the picture")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
@@ -78,50 +212,29 @@ def get_parser():
 
 
 def _run(args):
-    from audio.separator import Separator
-
     items = find_items(args.root)
-    separator = Separator(args.model)
-    detector = None
-    if not args.labels and any(item.is_video for item in items):
-        from vision.detector import Detector
-
-        detector = Detector(args.detector)
-    rows, failed = [], 0
-    durations = {item.name: _duration(item.media) for item in items}
-    with tqdm(total=round(sum(durations.values()), 1), unit="s", desc="batch") as bar:
-        for item in items:
-            started = time.monotonic()
-            if (args.out / item.name / "manifest.json").exists() and not args.force:
-                rows.append((item.name, str(item.media), "skipped", "", ""))
-            else:
-                try:
-                    codes = process_item(item, args.out, separator, detector, args.labels)
-                    rows.append((item.name, str(item.media), "done", ",".join(codes), ""))
-                except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
-                    if args.debug:
-                        raise
-                    failed += 1
-                    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                    rows.append((item.name, str(item.media), "failed", "", reason))
-            rows[-1] += (f"{time.monotonic() - started:.1f}",)
-            bar.update(durations[item.name])
+    if args.workers is not None and args.workers < 1:
+        raise AvsepError(f"--workers must be at least 1, got {args.workers}")
+    if args.model is not None and not args.model.is_file():
+        raise AvsepError(f"no model at {args.model}")
+    todo = [i for i in items if args.force or not (args.out / i.name / "manifest.json").exists()]
+    rows = [{"item": i.name, "media": str(i.media), "status": "skipped", "instruments": "", "reason": "",
+             "seconds": "", "media_s": media_seconds(i.media)} for i in items if i not in todo]
+    started = time.monotonic()
+    if todo:
+        rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
+                               args.gpus_per_worker))
+    elapsed = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / "summary.csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("item", "media", "status", "instruments", "reason", "seconds"))
-        writer.writerows(rows)
-    counts = {status: sum(r[2] == status for r in rows) for status in ("done", "skipped", "failed")}
-    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
-          f"summary: {args.out / 'summary.csv'}")
-    return EXIT_FAILED_ITEMS if failed else 0
-
-
-def _duration(path):
-    try:
-        return probe_media(path).duration_s or 0.0
-    except AvsepError:
-        return 0.0
+    rows.sort(key=lambda row: row["item"])
+    write_summary(args.out / "summary.csv", rows)
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("done", "skipped", "failed")}
+    print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.0f} s "
+          f"({60 * counts['done'] / max(elapsed, 1e-9):.1f} items/min); summary: {args.out / 'summary.csv'}")
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"error: {row['item']}: {row['reason']}", file=sys.stderr)
+    return EXIT_FAILED_ITEMS if counts["failed"] else 0
 
 
 def main(argv=None):

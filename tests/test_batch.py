@@ -1,20 +1,32 @@
+"""pipelines.batch on Ray Data: a local instance, and a head started on loopback with `ray start`."""
 import csv
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from audio.io import write_audio
-from pipelines.batch import find_items, main
+from pipelines.batch import CRASH_VARIABLE, find_items, main
 from test_separate import model_path  # noqa: F401  (the pass-through model fixture)
+
+pytest.importorskip("ray")
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def write_mix(root, name, seconds=1.0):
+    t = np.arange(int(seconds * 22050)) / 22050
+    write_audio(root / name / f"AuMix_{name}.wav", 0.2 * np.sin(2 * np.pi * 330 * t), 22050)
 
 
 @pytest.fixture
 def tree(tmp_path, sine_video):
     root = tmp_path / "urmp"
-    t = np.arange(22050) / 22050
-    for name in ("01_Good_vn_vc", "03_Other_fl"):
-        write_audio(root / name / f"AuMix_{name}.wav", 0.2 * np.sin(2 * np.pi * 330 * t), 22050)
+    for name in ("01_Good_vn_vc", "03_Other_fl", "05_Crash_vc"):
+        write_mix(root, name)
     (root / "02_Broken_tpt").mkdir(parents=True)
     (root / "02_Broken_tpt" / "AuMix_02_Broken_tpt.wav").write_text("not audio")
     (root / "04_Film_vn_va").mkdir()
@@ -30,26 +42,59 @@ def read_summary(out):
 
 def test_items_prefer_videos(tree):
     items = {item.name: item for item in find_items(tree)}
-    assert sorted(items) == ["01_Good_vn_vc", "02_Broken_tpt", "03_Other_fl", "04_Film_vn_va"]
+    assert sorted(items) == ["01_Good_vn_vc", "02_Broken_tpt", "03_Other_fl", "04_Film_vn_va", "05_Crash_vc"]
     assert items["04_Film_vn_va"].is_video and not items["01_Good_vn_vc"].is_video
     assert items["01_Good_vn_vc"].codes == ("vn", "vc")
 
 
-def test_failure_is_isolated_and_resume_skips_done(tree, tmp_path, model_path):  # noqa: F811
+@pytest.mark.slow
+def test_local_ray_isolates_corrupt_files_and_crashes_then_resumes(tree, tmp_path, model_path, monkeypatch):  # noqa: F811
     out = tmp_path / "out"
-    args = [str(tree), "--out", str(out), "--model", str(model_path), "--labels"]
+    args = [str(tree), "--out", str(out), "--model", str(model_path), "--labels", "--workers", "2"]
+    monkeypatch.setenv(CRASH_VARIABLE, "05_Crash_vc")
     assert main(args) == 1
     summary = read_summary(out)
     assert summary["02_Broken_tpt"]["status"] == "failed" and "cannot decode" in summary["02_Broken_tpt"]["reason"]
-    assert summary["01_Good_vn_vc"]["status"] == "done" and summary["01_Good_vn_vc"]["instruments"] == "vn,vc"
-    assert summary["04_Film_vn_va"]["status"] == "done"
-    assert (out / "01_Good_vn_vc" / "vc.wav").exists() and (out / "04_Film_vn_va" / "va.wav").exists()
-    assert main(args) == 1
+    assert summary["05_Crash_vc"]["status"] == "failed" and "crashed" in summary["05_Crash_vc"]["reason"]
+    for name in ("01_Good_vn_vc", "03_Other_fl", "04_Film_vn_va"):
+        assert summary[name]["status"] == "done"
+    assert summary["01_Good_vn_vc"]["instruments"] == "vn,vc"
+    assert (out / "04_Film_vn_va" / "va.wav").exists() and not list(out.rglob("*.tmp*"))
+    monkeypatch.delenv(CRASH_VARIABLE)
+    assert main(args) == 1  # resume: finished items skipped, the crashed one now done, the corrupt one fails again
     summary = read_summary(out)
-    assert [summary[name]["status"] for name in sorted(summary)] == ["skipped", "failed", "skipped", "skipped"]
+    assert [summary[n]["status"] for n in sorted(summary)] == ["skipped", "failed", "skipped", "skipped", "done"]
 
 
-def test_empty_tree_is_bad_input(tmp_path, capsys):
+@pytest.fixture
+def loopback_head(tmp_path, monkeypatch):
+    """A Ray head started by `ray start` on 127.0.0.1, stopped afterwards."""
+    port = 6400 + os.getpid() % 500
+    # Ray swaps 127.0.0.1 for the machine's LAN address unless told the cluster is one machine;
+    # the head, the CLI and this driver all stay on loopback.
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    env = {**os.environ}
+    subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--disable-usage-stats",
+                    "--include-dashboard=false"], env=env, check=True, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
+
+
+@pytest.mark.slow
+def test_the_same_command_runs_against_a_cluster_address(tmp_path, model_path, loopback_head):  # noqa: F811
+    root = tmp_path / "urmp"
+    write_mix(root, "01_Good_vn_vc")
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out), "--model", str(model_path), "--labels",
+                 "--address", loopback_head]) == 0
+    assert read_summary(out)["01_Good_vn_vc"]["status"] == "done" and (out / "01_Good_vn_vc" / "vc.wav").exists()
+
+
+def test_bad_arguments(tmp_path, tree, capsys):
     (tmp_path / "nothing").mkdir()
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no URMP piece folders" in capsys.readouterr().err
+    assert main([str(tree), "--workers", "0"]) == 2
+    assert main([str(tree), "--model", str(tmp_path / "absent.keras")]) == 2
