@@ -157,9 +157,9 @@ def start_ray(address, gpus_per_worker):
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
               progress=True):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
+    ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
 
-    ray = start_ray(address, gpus_per_worker)
     try:
         total_cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = workers or max(1, min(len(items), total_cpus))
