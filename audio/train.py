@@ -163,9 +163,11 @@ def save_checkpoint(model, run_dir, state):
 
 
 def save_model(model, run_dir, config, state, data_description):
-    """The deliverable: ``model.keras`` (no optimizer) and its card ``model.json``."""
+    """The deliverable: ``model.keras`` (weights without the optimizer state) and its card ``model.json``."""
+    inference_model = WaveUNet.from_config(model.get_config())
+    inference_model.set_weights(model.get_weights())
     with atomic_path(run_dir / "model.keras") as tmp:
-        model.save(tmp, zipped=True)
+        inference_model.save(tmp)
     write_json(run_dir / "model.json", {
         "config": model.settings, "vocabulary": list(CODES), "sample_rate": model.settings["sample_rate"],
         "training": config["training"], "data": data_description, "steps": state["step"],
