@@ -170,7 +170,8 @@ def main(argv=None):
                      "Training throughput of the default model size (`[KERAS_BACKEND=jax] python "
                      "benchmarks/train_speed.py --levels 8 --filters 16`), full steps on random data, batch 8:\n",
                      "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),
-                     "```", ""]
+                     "```", "", "Input pipelines at the original windows (`python benchmarks/input_speed.py`):\n",
+                     "```", shell([sys.executable, "benchmarks/input_speed.py"]).strip(), "```", ""]
     sections.append(f"\n_Report made in {time.monotonic() - started:.0f} s._\n")
     with atomic_path(args.out) as tmp:
         tmp.write_text("\n".join(sections))

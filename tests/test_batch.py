@@ -87,8 +87,11 @@ def test_the_same_command_runs_against_a_cluster_address(tmp_path, model_path, l
     root = tmp_path / "urmp"
     write_mix(root, "01_Good_vn_vc")
     out = tmp_path / "out"
-    assert main([str(root), "--out", str(out), "--model", str(model_path), "--labels",
-                 "--address", loopback_head]) == 0
+    # a fresh process, as a user runs it: Ray reads its authentication settings once per process
+    process = subprocess.run([sys.executable, "-m", "pipelines.batch", str(root), "--out", str(out), "--model",
+                              str(model_path), "--labels", "--address", loopback_head],
+                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-2000:]
     assert read_summary(out)["01_Good_vn_vc"]["status"] == "done" and (out / "01_Good_vn_vc" / "vc.wav").exists()
 
 
