@@ -1,6 +1,6 @@
 # The README's first commands: `make demo` and `make test`. Both set up .venv/ first.
 PYTHON := .venv/bin/python
-DEMO_VIDEO := demo/Vid_09_Gloria33B_vn_va_vc.mp4
+DEMO_VIDEO := demo/Vid_05_Gloria73C_vc_sax_sax.mp4
 
 .PHONY: setup demo test bench
 setup:
