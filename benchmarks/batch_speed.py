@@ -5,7 +5,7 @@
 Builds a URMP-layout tree of ``--items`` pieces (``--seconds`` of audio each, labels from the
 folder names), then runs ``python -m pipelines.batch`` three times: a local instance with 1 and
 2 workers, and a cluster of two nodes started with ``ray start`` on loopback addresses
-(127.0.0.1 head, 127.0.0.3 worker; 1 CPU each), unchanged but for ``--address``.
+(127.0.0.2 head, 127.0.0.3 worker; 1 CPU each), unchanged but for ``--address``.
 """
 import argparse
 import os
@@ -51,19 +51,19 @@ def main(argv=None):
             elapsed = run_batch(tree, Path(tmp) / "out", ["--workers", str(workers)])
             print(f"local Ray, {workers} worker(s): {args.items} items of {args.seconds:g} s in {elapsed:.1f} s = "
                   f"{60 * args.items / elapsed:.1f} items/min (including Ray start and model loads)")
-        head_env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-        join_env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_AUTH_MODE": "token"}
-        subprocess.run([RAY, "start", "--head", "--port=6479", "--num-cpus=1", "--disable-usage-stats",
-                        "--include-dashboard=false"], env=head_env, check=True, capture_output=True)
+        # explicit loopback addresses other than 127.0.0.1, which Ray would swap for the LAN address
+        env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "RAY_AUTH_MODE": "token"}
+        subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.2", "--port=6479", "--num-cpus=1",
+                        "--disable-usage-stats", "--include-dashboard=false"], env=env, check=True, capture_output=True)
         try:
-            subprocess.run([RAY, "start", "--address=127.0.0.1:6479", "--node-ip-address=127.0.0.3", "--num-cpus=1",
-                            "--disable-usage-stats"], env=join_env, check=True, capture_output=True)
-            elapsed = run_batch(tree, Path(tmp) / "out", ["--address", "127.0.0.1:6479", "--workers", "2"],
-                                {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
-            print(f"two-node cluster (127.0.0.1 + 127.0.0.3, 1 CPU each), 2 workers: {args.items} items in "
+            subprocess.run([RAY, "start", "--address=127.0.0.2:6479", "--node-ip-address=127.0.0.3", "--num-cpus=1",
+                            "--disable-usage-stats"], env=env, check=True, capture_output=True)
+            elapsed = run_batch(tree, Path(tmp) / "out", ["--address", "127.0.0.2:6479", "--workers", "2"],
+                                {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"})
+            print(f"two-node cluster (127.0.0.2 + 127.0.0.3, 1 CPU each), 2 workers: {args.items} items in "
                   f"{elapsed:.1f} s = {60 * args.items / elapsed:.1f} items/min")
         finally:
-            subprocess.run([RAY, "stop", "--force"], env=head_env, capture_output=True)
+            subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
 
 
 if __name__ == "__main__":

@@ -161,9 +161,9 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
     import ray.data
 
     try:
-        total_cpus = int(ray.cluster_resources().get("CPU", 1))
-        workers = workers or max(1, min(len(items), total_cpus))
-        cpus_per_worker = max(1, total_cpus // workers)
+        total_cpus = ray.cluster_resources().get("CPU", 1)
+        workers = workers or max(1, min(len(items), int(total_cpus)))
+        cpus_per_worker = total_cpus / workers  # fractional when asked for more workers than CPUs: never a hang
         context = ray.data.DataContext.get_current()
         context.max_errored_blocks = len(items)  # a crashed item fails alone; the rest goes on
         context.enable_progress_bars = False
@@ -172,7 +172,8 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
         results = dataset.map_batches(
             SeparationWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
-                                   "detector": str(detector), "use_labels": use_labels, "threads": cpus_per_worker},
+                                   "detector": str(detector), "use_labels": use_labels,
+                                   "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
         with tqdm(total=round(sum(media_seconds(i.media) for i in items), 1), unit="s", desc="batch",
