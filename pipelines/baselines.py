@@ -21,7 +21,7 @@ from audio.io import read_audio, write_audio
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from fusion.instruments import CODES
-from pipelines.evaluate import collect_stems, piece_key
+from pipelines.evaluate import collect_stems, piece_key, read_summed
 
 DEFAULT_DICTIONARIES = Path(__file__).resolve().parents[1] / "models" / "nmf_dictionaries.npz"
 SYSTEMS = ("mixture", "irm", "nmf", "waveunet")
@@ -40,11 +40,7 @@ def load_piece(references, mixes, piece):
     """``(mixture (nb_samples,), sample_rate, {code: reference (nb_samples,)})`` for one piece."""
     stems, rate = {}, None
     for code, paths in references[piece].items():
-        audio = None
-        for path in paths:
-            part, rate = read_audio(path, rate, nb_channels=1)
-            audio = part[0] if audio is None else audio[:len(part[0])] + part[0][:len(audio)]
-        stems[code] = audio
+        stems[code], rate = read_summed(paths, rate)
     length = min(len(a) for a in stems.values())
     stems = {code: audio[:length] for code, audio in stems.items()}
     if piece in mixes:

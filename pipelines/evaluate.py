@@ -89,7 +89,7 @@ def collect_stems(root):
     return pieces
 
 
-def _read_sum(paths, sample_rate=None):
+def read_summed(paths, sample_rate=None):
     """Sum of mono files, at ``sample_rate`` (None: the first file's)."""
     total, rate = None, sample_rate
     for path in paths:
@@ -104,14 +104,14 @@ def score_piece(job):
     codes = sorted(references, key=CODES.index)
     refs = []
     for code in codes:
-        audio, rate = _read_sum(references[code])
+        audio, rate = read_summed(references[code])
         refs.append(audio)
     length = min(len(r) for r in refs)
     refs = np.stack([r[:length] for r in refs])
     ests = np.zeros_like(refs)
     for i, code in enumerate(codes):
         if code in estimates:
-            audio, est_rate = _read_sum(estimates[code])
+            audio, est_rate = read_summed(estimates[code])
             audio = resample(audio[None], est_rate, rate)[0][:length]
             ests[i, :len(audio)] = audio
         if not np.any(ests[i]):  # museval refuses silent estimates: silence becomes -120 dB noise
