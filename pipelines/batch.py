@@ -48,6 +48,7 @@ class Item:
     media: Path
     codes: tuple
     is_video: bool
+    seconds: float = 0.0  # media duration, probed once here for progress and the summary
 
 
 def find_items(root):
@@ -61,7 +62,8 @@ def find_items(root):
         video = next(folder.glob("Vid_*.mp4"), None)
         mix = next(folder.glob("AuMix_*.wav"), None)
         if video or mix:
-            items.append(Item(folder.name, video or mix, piece.codes, video is not None))
+            media = video or mix
+            items.append(Item(folder.name, media, piece.codes, video is not None, media_seconds(media)))
     if not items:
         raise AvsepError(f"no URMP piece folders with a Vid_ or AuMix_ file under {root}")
     return items
@@ -97,9 +99,10 @@ class SeparationWorker:
 
     def __call__(self, batch):
         rows = {field: [] for field in SUMMARY_FIELDS}
-        for name, media, codes, is_video in zip(batch["name"], batch["media"], batch["codes"], batch["is_video"]):
+        for name, media, codes, is_video, seconds in zip(batch["name"], batch["media"], batch["codes"],
+                                                         batch["is_video"], batch["media_s"]):
             started = time.monotonic()
-            item = Item(str(name), Path(str(media)), tuple(str(codes).split(",")), bool(is_video))
+            item = Item(str(name), Path(str(media)), tuple(str(codes).split(",")), bool(is_video), float(seconds))
             if os.environ.get(CRASH_VARIABLE) == item.name:
                 os._exit(3)  # fault injection for tests: the worker dies without a word
             status, instruments, reason = "done", "", ""
@@ -109,7 +112,7 @@ class SeparationWorker:
                 status = "failed"
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             for field, value in zip(SUMMARY_FIELDS, (item.name, str(item.media), status, instruments, reason,
-                                                     f"{time.monotonic() - started:.1f}", media_seconds(item.media))):
+                                                     f"{time.monotonic() - started:.1f}", item.seconds)):
                 rows[field].append(value)
         return rows
 
@@ -168,7 +171,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
         context.max_errored_blocks = len(items)  # a crashed item fails alone; the rest goes on
         context.enable_progress_bars = False
         dataset = ray.data.from_items([{"name": i.name, "media": str(i.media), "codes": ",".join(i.codes),
-                                        "is_video": i.is_video} for i in items], override_num_blocks=len(items))
+                                        "is_video": i.is_video, "media_s": i.seconds} for i in items], override_num_blocks=len(items))
         results = dataset.map_batches(
             SeparationWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
@@ -176,7 +179,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
                                    "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
-        with tqdm(total=round(sum(media_seconds(i.media) for i in items), 1), unit="s", desc="batch",
+        with tqdm(total=round(sum(i.seconds for i in items), 1), unit="s", desc="batch",
                   disable=not progress) as bar:
             for row in results.iter_rows():
                 seen.add(row["item"])
@@ -186,7 +189,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
             if item.name not in seen:
                 yield {"item": item.name, "media": str(item.media), "status": "failed", "instruments": "",
                        "reason": "the worker crashed on this item", "seconds": "",
-                       "media_s": media_seconds(item.media)}
+                       "media_s": item.seconds}
     finally:
         ray.shutdown()
 
@@ -220,7 +223,7 @@ def _run(args):
         raise AvsepError(f"no model at {args.model}")
     todo = [i for i in items if args.force or not (args.out / i.name / "manifest.json").exists()]
     rows = [{"item": i.name, "media": str(i.media), "status": "skipped", "instruments": "", "reason": "",
-             "seconds": "", "media_s": media_seconds(i.media)} for i in items if i not in todo]
+             "seconds": "", "media_s": i.seconds} for i in items if i not in todo]
     started = time.monotonic()
     if todo:
         rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
