@@ -135,7 +135,8 @@ def make_video(piece_dir, out_dir, fps=10, size=(320, 180), seed=0):
         raise AvsepError(f"{piece_dir} has no AuMix_ file")
     from audio.io import read_audio
 
-    seconds = read_audio(mix)[0].shape[1] / read_audio(mix)[1]
+    audio, rate = read_audio(mix)
+    seconds = audio.shape[1] / rate
     rng = np.random.default_rng(seed)
     layout = player_layout(len(piece.codes), size, rng, person_scale=0.6)  # the closest framing of training
     out = Path(out_dir) / f"Vid_{piece_dir.name}.mp4"
