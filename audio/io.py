@@ -17,13 +17,15 @@ from common.files import atomic_path
 _WRITE_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24")}
 
 
-def read_audio(path, sample_rate=None, nb_channels=None):
-    """Decode the first audio stream of any media file.
+def read_audio(path, sample_rate=None, nb_channels=None, stream=0):
+    """Decode one audio stream of any media file (the first by default).
 
     Args:
         path: an audio file, or a video with a soundtrack.
         sample_rate: rate of the result in Hz; None keeps the file's own rate.
         nb_channels: 1 to downmix to mono (mean of channels); None keeps all channels.
+        stream: index among the file's audio streams (a MUSDB ``.stem.mp4`` holds 5: mix, drums,
+            bass, other, vocals).
 
     Returns:
         ``(audio, sample_rate)``: float32 array ``(nb_channels, nb_samples)`` and its rate.
@@ -32,12 +34,12 @@ def read_audio(path, sample_rate=None, nb_channels=None):
         MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoAudioStreamError.
     """
     path = check_media_file(path)
-    stream = ffmpeg.input(str(path)).output("pipe:", format="wav", acodec="pcm_f32le", map="0:a:0").global_args("-nostdin")
+    command = ffmpeg.input(str(path)).output("pipe:", format="wav", acodec="pcm_f32le", map=f"0:a:{stream}").global_args("-nostdin")
     try:
-        wav_bytes, _ = stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
+        wav_bytes, _ = command.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
     except ffmpeg.Error as error:
         if b"matches no streams" in error.stderr:
-            raise NoAudioStreamError(f"no audio stream in {path}") from None
+            raise NoAudioStreamError(f"no audio stream {stream} in {path}" if stream else f"no audio stream in {path}") from None
         raise UndecodableMediaError(f"cannot decode {path}: {ffmpeg_error_line(error.stderr)}") from None
     audio, file_rate = _parse_float_wav(wav_bytes, path)
     if audio.shape[1] == 0:

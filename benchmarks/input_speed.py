@@ -12,7 +12,7 @@ from pathlib import Path
 
 from data.sampler import StemSampler
 from data.tfrecords import make_dataset, write_tfrecords
-from data.tracks import read_urmp
+from data.readers import read_urmp
 
 INPUT, OUTPUT = 147443, 16389
 

@@ -3,8 +3,10 @@
 Stems are held in memory (mono float32). An example is a random crop of one track, or with
 probability ``remix_probability`` a remix of two tracks' stems, keeping a random subset of the
 instruments (at least one); every kept stem gets a random gain, the mix is their sum, and the
-presence labels follow the instruments kept. Batch ``step`` depends only on ``(seed, step)``,
-so a resumed run sees exactly the batches it would have seen.
+presence labels follow the instruments kept. Stems outside the vocabulary (a MedleyDB piano,
+MUSDB's drums) are summed into one accompaniment per track that joins the mix (kept with the
+same probability, with its own gain) but has no target and no label. Batch ``step`` depends
+only on ``(seed, step)``, so a resumed run sees exactly the batches it would have seen.
 
 A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
 and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rate.
@@ -12,7 +14,7 @@ and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rat
 import numpy as np
 from tqdm import tqdm
 
-from fusion.instruments import NB_INSTRUMENTS, index_of
+from fusion.instruments import CODES, NB_INSTRUMENTS, index_of
 
 
 class StemSampler:
@@ -38,12 +40,18 @@ class StemSampler:
 
     @staticmethod
     def _load(track):
-        """``{vocabulary index: mono stem (nb_samples,)}``, same-instrument stems summed."""
-        targets = {}
-        for code, audio in track.stems():
-            index = index_of(code)
-            targets[index] = targets.get(index, 0) + audio.mean(axis=0)
-        return targets
+        """``({vocabulary index: mono stem (nb_samples,)}, accompaniment (nb_samples,) or None, nb_samples)``.
+
+        Same-instrument stems are summed; the accompaniment is the sum of the other stems.
+        """
+        targets, accompaniment, nb_samples = {}, None, 0
+        for label, audio in track.stems():
+            mono, nb_samples = audio.mean(axis=0), audio.shape[1]
+            if label in CODES:
+                targets[index_of(label)] = targets.get(index_of(label), 0) + mono
+            else:
+                accompaniment = mono if accompaniment is None else accompaniment + mono
+        return targets, accompaniment, nb_samples
 
     def _crop(self, stem, start):
         """``input_length`` samples of ``stem`` from ``start``, zeros outside it."""
@@ -57,16 +65,21 @@ class StemSampler:
         """One ``(mix (input_length,), presence (K,), targets (K, output_length))``."""
         nb_sources = 2 if rng.random() < self.remix_probability and len(self.tracks) > 1 else 1
         chosen = rng.choice(len(self.tracks), size=nb_sources, replace=False)
-        crops = {}
+        crops, accompaniment = {}, None
         for track_index in chosen:
-            track = self.tracks[track_index]
-            length = len(next(iter(track.values())))
+            targets, track_accompaniment, length = self.tracks[track_index]
             start = int(rng.integers(-self.context, max(length - self.output_length - self.context, -self.context) + 1))
-            for index, stem in track.items():
+            for index, stem in targets.items():
                 crops[index] = crops.get(index, 0) + self._crop(stem, start)
+            if track_accompaniment is not None:
+                accompaniment = self._crop(track_accompaniment, start) + (0 if accompaniment is None else accompaniment)
         indices = sorted(crops)
-        kept = [i for i in indices if rng.random() < self.keep_probability] or [indices[rng.integers(len(indices))]]
+        kept = [i for i in indices if rng.random() < self.keep_probability]
+        if indices and not kept:
+            kept = [indices[rng.integers(len(indices))]]
         mix = np.zeros(self.input_length, dtype=np.float32)
+        if accompaniment is not None and (not indices or rng.random() < self.keep_probability):
+            mix += accompaniment * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
         presence = np.zeros(NB_INSTRUMENTS, dtype=np.float32)
         targets = np.zeros((NB_INSTRUMENTS, self.output_length), dtype=np.float32)
         for index in kept:

@@ -1,4 +1,4 @@
-"""``python -m data.tfrecords ROOT --out DIR``: URMP-layout tracks as sharded, compressed TFRecords.
+"""``python -m data.tfrecords ROOT --out DIR``: a dataset's tracks as sharded, compressed TFRecords.
 
 One record is one segment of a track, in the seed's schema plus presence labels:
 
@@ -16,9 +16,12 @@ One record is one segment of a track, in the seed's schema plus presence labels:
 
 Segments are cut with the model's context in mind: they overlap by ``context`` samples, so any
 output window inside a segment has its context inside it too. :func:`make_dataset` reads them
-with tf.data: parse, random crops of the model's input window, on-the-fly augmentation (random
-source gains with the mix rebuilt from its sources; remixes with another track's sources and a
-random instrument subset, labels following), shuffle, batch, prefetch, optional bfloat16.
+with tf.data: parse, random crops of the model's input window (a random time shift per example),
+on-the-fly augmentation (random source gains with the mix rebuilt from its sources; remixes with
+a random instrument subset of another crop, from another place or track, so sources are shifted
+against each other; labels following), shuffle, batch, prefetch, optional bfloat16. Whatever the
+mix holds beyond the K sources (stems outside the vocabulary: a piano, MUSDB's drums) stays in
+the rebuilt mix as accompaniment, with its own random gain.
 """
 import argparse
 import sys
@@ -28,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import add_debug_flag, run_cli
+from data.readers import FORMATS, read_dataset
 from fusion.instruments import NB_INSTRUMENTS
 
 
@@ -69,7 +73,7 @@ def serialize(name, sample_rate, start, window, labels):
 def write_tfrecords(tracks, out_dir, segment_length, context, nb_shards=8, progress=True):
     """Write every track's segments round-robin into ``nb_shards`` GZIP shards; return the record count.
 
-    The tracks must be read at a fixed rate (``read_urmp(root, sample_rate)``).
+    The tracks must be read at a fixed rate (``read_dataset(root, sample_rate=...)``).
     """
     tf = _tf()
     out_dir = Path(out_dir)
@@ -158,24 +162,30 @@ def _random_crop(window, labels, input_length):
 
 
 def _augment(first, second, remix_probability, gain_db):
-    """Random gains on the sources; sometimes add a random subset of another crop's sources. Mix = sum."""
+    """Random gains on the sources; sometimes add a random subset of another crop's sources.
+
+    The mix is rebuilt as the sum of the sources plus the accompaniment (what the mix held beyond them).
+    """
     tf = _tf()
     (window, labels), (other, other_labels) = first, second
     sources = window[1:]
+    accompaniment = window[0] - tf.reduce_sum(sources, axis=0)
     remix = tf.random.uniform(()) < remix_probability
     keep_other = tf.cast(tf.random.uniform((NB_INSTRUMENTS,)) < 0.5, tf.float32) * tf.cast(remix, tf.float32)
     sources = sources + other[1:] * keep_other[:, None]
     labels = tf.minimum(labels + other_labels * keep_other, 1.0)
     gains = 10 ** (tf.random.uniform((NB_INSTRUMENTS,), *gain_db) / 20)
     sources = sources * gains[:, None]
-    mix = tf.reduce_sum(sources, axis=0, keepdims=True)
+    accompaniment_gain = 10 ** (tf.random.uniform((), *gain_db) / 20)
+    mix = tf.reduce_sum(sources, axis=0, keepdims=True) + accompaniment[None] * accompaniment_gain
     peak = tf.maximum(tf.reduce_max(tf.abs(mix)), 1.0)
     return tf.concat([mix, sources], axis=0) / peak, labels
 
 
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m data.tfrecords", description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="URMP-layout folder")
+    parser.add_argument("root", type=Path, help="dataset folder (URMP layout, ours, MUSDB18, MedleyDB or Bach10)")
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="dataset layout (default: detect)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sample-rate", type=int, default=22050)
     parser.add_argument("--segment-length", type=int, default=3 * 147443, help="samples per record")
@@ -185,9 +195,7 @@ def get_parser():
 
 
 def _run(args):
-    from data.tracks import read_urmp
-
-    tracks = read_urmp(args.root, args.sample_rate)
+    tracks = read_dataset(args.root, args.format, args.sample_rate)
     count = write_tfrecords(tracks, args.out, args.segment_length, args.context, args.shards)
     print(f"{count} records from {len(tracks)} tracks in {args.shards} shards under {args.out}")
 

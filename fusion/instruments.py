@@ -85,6 +85,16 @@ DETECTOR_CLASS_MAP = {
     **{instrument.name: instrument.code for instrument in INSTRUMENTS},
 }
 
+# Dataset instrument names -> codes. MedleyDB's taxonomy: a section counts as its instrument, a
+# mixed one ("string section", "horn section") stays outside the vocabulary, as do relatives
+# (piccolo, bass clarinet, english horn, cornet). Bach10's file suffixes ("saxphone" sic; tenor).
+MEDLEYDB_CLASS_MAP = {
+    **{instrument.name: instrument.code for instrument in INSTRUMENTS},
+    **{f"{instrument.name} section": instrument.code for instrument in INSTRUMENTS},
+    **{f"{voice} saxophone": "sax" for voice in ("soprano", "alto", "tenor", "baritone")},
+}
+BACH10_CLASS_MAP = {"violin": "vn", "clarinet": "cl", "saxphone": "sax", "saxophone": "sax", "bassoon": "bn"}
+
 # Detector class -> the codes it may really be. A detected Violin is reported as "vn", a Cello
 # as "vc"; downstream code may spread such a detection over both codes.
 DETECTOR_AMBIGUITIES = {

@@ -93,7 +93,7 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None):
 def learn_nmf(train_roots, out, sample_rate=22050, seconds_per_instrument=120, seed=0):
     """Learn one dictionary per instrument from URMP-layout training folders; save them."""
     from audio.nmf import learn_dictionaries, save_dictionaries
-    from data.tracks import read_urmp
+    from data.readers import read_urmp
 
     rng = np.random.default_rng(seed)
     chunks = {}

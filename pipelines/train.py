@@ -48,6 +48,19 @@ def load_config(path, overrides=()):
     return config
 
 
+def read_training_tracks(entries, sample_rate):
+    """Tracks of every ``data.train`` entry: a folder path, or ``{root: PATH, format: NAME}``."""
+    from data.readers import read_dataset
+
+    tracks = []
+    for entry in entries:
+        if isinstance(entry, dict) and "root" not in entry:
+            raise ConfigError(f"data.train entry {entry} needs a root")
+        root, dataset_format = (entry["root"], entry.get("format", "auto")) if isinstance(entry, dict) else (entry, "auto")
+        tracks += read_dataset(root, dataset_format, sample_rate)
+    return tracks
+
+
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/)")
@@ -64,11 +77,11 @@ def _run(args):
             raise ConfigError(f"config {args.config} has no {section!r} section")
     from audio.train import train
     from data.sampler import StemSampler
-    from data.tracks import read_urmp, validation_split
+    from data.tracks import validation_split
     from audio.waveunet import waveunet_lengths
 
     model_config, data = config["model"], config["data"]
-    tracks = [t for root in data["train"] for t in read_urmp(root, model_config.get("sample_rate", 22050))]
+    tracks = read_training_tracks(data["train"], model_config.get("sample_rate", 22050))
     train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
     input_length, output_length = waveunet_lengths(
         model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
@@ -76,7 +89,7 @@ def _run(args):
     sampler = StemSampler(train_tracks, input_length, output_length, config["training"]["batch_size"],
                           seed=config["training"].get("seed", 0),
                           remix_probability=data.get("remix_probability", 0.5), progress=True)
-    description = {"folders": [str(root) for root in data["train"]], "train_pieces": len(train_tracks),
+    description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     run_dir = args.run or Path("runs") / args.config.stem
     state = train(config, run_dir, sampler, validation_tracks, description, max_steps=args.max_steps)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from data.tfrecords import make_dataset, segments, write_tfrecords
-from data.tracks import read_urmp
+from data.tfrecords import main as tfrecords_main, make_dataset, segments, write_tfrecords
+from data.readers import read_urmp
 from test_training import write_piece
 
 SR = 8000
@@ -60,3 +60,24 @@ def test_bfloat16_cast(records):
     out, _ = records
     inputs, targets = next(iter(make_dataset(out / "*.tfrecord.gz", 600, 400, 2, bfloat16=True)))
     assert inputs["mix"].dtype == tf.bfloat16 and targets.dtype == tf.bfloat16
+
+
+def test_cli_writes_any_dataset_and_augmentation_keeps_accompaniment(tmp_path, capsys):
+    from test_readers import dominant_hz, write_medleydb_track
+
+    root = tmp_path / "medleydb"
+    write_medleydb_track(root, "Trio_Allegro", "Trio", [("piano", 220), ("violin", 660), ("cello", 330)])
+    assert tfrecords_main([str(root), "--out", str(tmp_path / "records"), "--sample-rate", str(SR),
+                           "--segment-length", "1200", "--context", "100", "--shards", "1"]) == 0
+    assert "8 records from 1 tracks" in capsys.readouterr().out
+    dataset = make_dataset(tmp_path / "records" / "*.tfrecord.gz", input_length=600, output_length=400,
+                           batch_size=4, remix_probability=0.0)
+    inputs, targets = next(iter(dataset))
+    mix, presence, targets = inputs["mix"].numpy()[..., 0], inputs["presence"].numpy(), targets.numpy()[..., 0]
+    for example in range(4):
+        assert set(np.flatnonzero(presence[example])) <= {0, 2}  # vn, vc: the piano has no label
+        leftover = mix[example, 100:500] - targets[example].sum(axis=0)
+        assert np.abs(leftover).max() > 0.05
+        assert dominant_hz(leftover[None], SR) == pytest.approx(220, abs=SR / 400)
+    assert tfrecords_main([str(root), "--out", str(tmp_path / "x"), "--format", "bach10"]) == 2
+    assert "no Bach10 piece folders" in capsys.readouterr().err

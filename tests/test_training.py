@@ -7,7 +7,8 @@ from audio.io import write_audio
 from audio.train import train
 from audio.waveunet import load_waveunet, waveunet_lengths
 from data.sampler import StemSampler
-from data.tracks import read_urmp, validation_split
+from data.readers import read_urmp
+from data.tracks import validation_split
 from fusion.instruments import presence_vector
 from pipelines.train import load_config, main as train_main
 
