@@ -24,6 +24,7 @@ mix holds beyond the K sources (stems outside the vocabulary: a piano, MUSDB's d
 the rebuilt mix as accompaniment, with its own random gain.
 """
 import argparse
+import glob
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import add_debug_flag, run_cli
+from common.errors import AvsepError
 from data.readers import FORMATS, read_dataset
 from fusion.instruments import NB_INSTRUMENTS
 
@@ -180,6 +182,30 @@ def _augment(first, second, remix_probability, gain_db):
     mix = tf.reduce_sum(sources, axis=0, keepdims=True) + accompaniment[None] * accompaniment_gain
     peak = tf.maximum(tf.reduce_max(tf.abs(mix)), 1.0)
     return tf.concat([mix, sources], axis=0) / peak, labels
+
+
+class TFRecordBatches:
+    """Training batches of :func:`make_dataset` as NumPy arrays, for :func:`audio.train.train`.
+
+    ``batch(step)`` gives the pipeline's next batch. Unlike the NumPy sampler the batches do not
+    depend on ``step``: a resumed run starts a fresh shuffle seeded by its first step.
+    """
+
+    def __init__(self, pattern, input_length, output_length, batch_size, seed=0, **options):
+        if not glob.glob(str(pattern)):
+            raise AvsepError(f"no TFRecord files match {pattern} (make them with python -m data.tfrecords)")
+        self.pattern, self.input_length, self.output_length = pattern, input_length, output_length
+        self.batch_size, self.seed, self.options = batch_size, seed, options
+        self._iterator = None
+
+    def batch(self, step):
+        """The next ``({"mix": (B, input_length, 1), "presence": (B, K)}, targets (B, K, output_length, 1))``."""
+        if self._iterator is None:
+            dataset = make_dataset(self.pattern, self.input_length, self.output_length, self.batch_size,
+                                   seed=self.seed + step, **self.options)
+            self._iterator = iter(dataset)
+        inputs, targets = next(self._iterator)
+        return {name: value.numpy() for name, value in inputs.items()}, targets.numpy()
 
 
 def get_parser():

@@ -1,9 +1,13 @@
 """``python -m pipelines.train --config FILE``: train the Wave-U-Net from a YAML config.
 
 A config may start with ``base: other.yaml`` (relative to itself) and override sections of
-it; ``--set training.steps=100`` overrides one value. Training reads URMP-layout folders through
-the NumPy sampler, so it runs under the TensorFlow and the JAX backends alike
-(``KERAS_BACKEND=jax``). Killing and re-running the same command resumes exactly.
+it; ``--set training.steps=100`` overrides one value. ``data.train`` lists dataset folders, each
+a path (layout detected) or ``{root: PATH, format: urmp|musdb|medleydb|bach10}``, read through the
+NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
+(``KERAS_BACKEND=jax``), and killing and re-running the same command resumes exactly. With
+``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
+the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
+and validation reads the ``data.validation`` folders.
 """
 import argparse
 import sys
@@ -61,6 +65,42 @@ def read_training_tracks(entries, sample_rate):
     return tracks
 
 
+def numpy_batches(config, input_length, output_length):
+    """``(StemSampler, validation tracks, description)`` from the ``data.train`` folders."""
+    from data.sampler import StemSampler
+    from data.tracks import validation_split
+
+    data, training = config["data"], config["training"]
+    tracks = read_training_tracks(data["train"], config["model"].get("sample_rate", 22050))
+    train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
+    sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
+                          seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
+                          progress=True)
+    description = {"folders": data["train"], "train_pieces": len(train_tracks),
+                   "validation_pieces": [t.name for t in validation_tracks]}
+    return sampler, validation_tracks, description
+
+
+def tfrecord_batches(config, input_length, output_length):
+    """``(TFRecordBatches, validation tracks, description)`` from ``data.tfrecords`` (a file pattern).
+
+    Validation reads the folders of ``data.validation`` (none: no validation, no early stopping).
+    Needs TensorFlow; works under the JAX backend too.
+    """
+    try:
+        from data.tfrecords import TFRecordBatches
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise ConfigError("data.tfrecords needs TensorFlow (pip install -e '.[tf]'); "
+                          "or train from data.train folders with the NumPy sampler") from None
+    data, training = config["data"], config["training"]
+    batches = TFRecordBatches(data["tfrecords"], input_length, output_length, training["batch_size"],
+                              seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5))
+    validation_tracks = read_training_tracks(data.get("validation", []), config["model"].get("sample_rate", 22050))
+    description = {"tfrecords": data["tfrecords"], "validation_pieces": [t.name for t in validation_tracks]}
+    return batches, validation_tracks, description
+
+
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/)")
@@ -76,23 +116,16 @@ def _run(args):
         if section not in config:
             raise ConfigError(f"config {args.config} has no {section!r} section")
     from audio.train import train
-    from data.sampler import StemSampler
-    from data.tracks import validation_split
     from audio.waveunet import waveunet_lengths
 
-    model_config, data = config["model"], config["data"]
-    tracks = read_training_tracks(data["train"], model_config.get("sample_rate", 22050))
-    train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
-    input_length, output_length = waveunet_lengths(
+    model_config = config["model"]
+    lengths = waveunet_lengths(
         model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
         model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
-    sampler = StemSampler(train_tracks, input_length, output_length, config["training"]["batch_size"],
-                          seed=config["training"].get("seed", 0),
-                          remix_probability=data.get("remix_probability", 0.5), progress=True)
-    description = {"folders": data["train"], "train_pieces": len(train_tracks),
-                   "validation_pieces": [t.name for t in validation_tracks]}
+    make_batches = tfrecord_batches if "tfrecords" in config["data"] else numpy_batches
+    batches, validation_tracks, description = make_batches(config, *lengths)
     run_dir = args.run or Path("runs") / args.config.stem
-    state = train(config, run_dir, sampler, validation_tracks, description, max_steps=args.max_steps)
+    state = train(config, run_dir, batches, validation_tracks, description, max_steps=args.max_steps)
     print(f"{run_dir}: step {state['step']}, best validation SDR {state['best_sdr']}")
     return 0
 

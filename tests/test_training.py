@@ -143,3 +143,23 @@ def test_validation_split_never_shares_pieces(dataset):
     tracks = read_urmp(dataset)
     train_tracks, validation = validation_split(tracks, 0.5)
     assert validation and not {t.name for t in train_tracks} & {t.name for t in validation}
+
+
+def test_cli_trains_from_tfrecords_and_validates_on_folders(dataset, tmp_path, capsys):
+    from data.tfrecords import main as tfrecords_main
+
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    assert tfrecords_main([str(dataset), "--out", str(tmp_path / "records"), "--sample-rate", str(SR),
+                           "--segment-length", str(2 * input_length), "--context", str((input_length - output_length) // 2),
+                           "--shards", "2"]) == 0
+    run = tmp_path / "run"
+    sets = [f"data.tfrecords={tmp_path / 'records'}/*.tfrecord.gz", f"data.validation=[{dataset}]",
+            "training.steps=2", "training.validate_every=2", "training.batch_size=2"]
+    sets += [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    args = ["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]
+    assert train_main(args) == 0
+    assert "step 2, best validation SDR" in capsys.readouterr().out
+    card = json.loads((run / "model.json").read_text())
+    assert card["data"]["tfrecords"].endswith("*.tfrecord.gz") and len(card["data"]["validation_pieces"]) == 4
+    assert train_main(args[:4] + ["--set", f"data.tfrecords={tmp_path}/none-*.gz"]) == 2
+    assert "no TFRecord files match" in capsys.readouterr().err
