@@ -3,7 +3,7 @@
     python benchmarks/input_speed.py [--root .cache/datasets/synth_test] [--tracks 8] [--batches 20]
 
 Measures examples/s of the NumPy sampler (``data.sampler``) and of tf.data reading TFRecords
-(``data.tfrecords``, written first to a temporary folder), batch 16, on this machine.
+(``data.tfrecords.TFRecordBatches``, what training reads; written first to a temporary folder), batch 16, on this machine.
 """
 import argparse
 import tempfile
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from data.sampler import StemSampler
-from data.tfrecords import make_dataset, write_tfrecords
+from data.tfrecords import TFRecordBatches, write_tfrecords
 from data.readers import read_urmp
 
 INPUT, OUTPUT = 147443, 16389
@@ -37,13 +37,13 @@ def main(argv=None):
         count = write_tfrecords(tracks, tmp, segment_length=3 * INPUT, context=(INPUT - OUTPUT) // 2, nb_shards=4,
                                 progress=False)
         print(f"TFRecords: {count} records written in {time.perf_counter() - start:.1f} s")
-        dataset = iter(make_dataset(Path(tmp) / "*.tfrecord.gz", INPUT, OUTPUT, args.batch_size))
-        next(dataset)
+        batches = TFRecordBatches(Path(tmp) / "*.tfrecord.gz", INPUT, OUTPUT, args.batch_size)
+        batches.batch(0)
         start = time.perf_counter()
-        for _ in range(args.batches):
-            next(dataset)
+        for step in range(1, args.batches + 1):
+            batches.batch(step)
         rate = args.batches * args.batch_size / (time.perf_counter() - start)
-        print(f"tf.data from TFRecords (crops, remix augmentation, prefetch): {rate:.0f} examples/s")
+        print(f"tf.data from TFRecords (crops, remix augmentation, prefetch, as NumPy for training): {rate:.0f} examples/s")
 
 
 if __name__ == "__main__":
