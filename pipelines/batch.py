@@ -95,7 +95,7 @@ class SeparationWorker:
         if not use_labels:
             from vision.detector import Detector
 
-            self.detector = Detector(detector)
+            self.detector = Detector(detector, threads=threads)
 
     def __call__(self, batch):
         rows = {field: [] for field in SUMMARY_FIELDS}

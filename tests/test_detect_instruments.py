@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import numpy as np
@@ -92,3 +93,16 @@ def test_real_video_timeline_spans_the_clip(tmp_path, tiny_weights):
     data = json.loads((tmp_path / "pianist_20s.presence.json").read_text())
     assert data["timeline"]["times"][0] == 0.0 and data["timeline"]["times"][-1] == pytest.approx(19.0)
     assert data["frames_sampled"] == 20
+
+
+def test_detector_runs_on_the_cores_it_is_given(tiny_weights):
+    import torch
+
+    from vision.detector import Detector
+
+    frames = [np.zeros((64, 64, 3), dtype=np.uint8)] * 2
+    for threads, expected in ((None, len(os.sched_getaffinity(0))), (1, 1)):
+        detector = Detector(tiny_weights, imgsz=64, threads=threads)
+        for _ in range(2):  # ultralytics resets torch's threads when its predictor starts
+            detector.detect(frames)
+            assert torch.get_num_threads() == expected

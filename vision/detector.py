@@ -8,7 +8,10 @@ instruments Open Images lacks; their text encoder must be on disk too.
 The default is Open Images V7 (``yolov8m-oiv7.pt``), which ultralytics fetches on first use
 where there is a network; here nothing is fetched, and missing weights fail in one line.
 """
+import os
+
 import numpy as np
+import torch
 
 from common.errors import ConfigError
 from fusion.instruments import INSTRUMENTS, NB_INSTRUMENTS, code_for_class, index_of, load_class_map
@@ -28,13 +31,19 @@ class Detector:
         confidence: minimum box confidence.
         imgsz: inference size in pixels; None takes the size the weights were trained at (else 640).
         batch_size: frames per predict call.
+        threads: CPU threads for inference; None: every core this process may use. Ultralytics
+            sets torch to ``cpu_count - 1`` threads when its predictor starts (one thread, half
+            the speed, on 2 cores), so the predictor is started here on a blank frame and the
+            threads are set before every predict call.
     """
 
     def __init__(self, weights=DEFAULT_WEIGHTS, class_map=None, confidence=DEFAULT_CONFIDENCE, imgsz=None,
-                 batch_size=16):
+                 batch_size=16, threads=None):
         self.weights, self.class_map_path = str(weights), class_map
         self.confidence, self.batch_size = confidence, batch_size
         self.model = load_yolo(weights)
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.threads = threads or available
         self.imgsz = imgsz or self.model.overrides.get("imgsz") or 640
         if any(marker in self.weights.lower() for marker in _OPEN_VOCABULARY_MARKERS):
             self._prompt_with_vocabulary()
@@ -44,6 +53,7 @@ class Detector:
             code = code_for_class(name, class_map_entries)
             if code is not None:
                 self.class_to_index[int(class_id)] = index_of(code)
+        self.model.predict(np.zeros((32, 32, 3), dtype=np.uint8), imgsz=self.imgsz, verbose=False)
 
     def _prompt_with_vocabulary(self):
         try:
@@ -72,6 +82,7 @@ class Detector:
         counts = np.zeros((len(images), NB_INSTRUMENTS), dtype=np.int32)
         for first in range(0, len(images), self.batch_size):
             batch = images[first:first + self.batch_size]
+            torch.set_num_threads(self.threads)
             results = self.model.predict(batch, conf=self.confidence, imgsz=self.imgsz, stream=True, verbose=False)
             for offset, result in enumerate(results):
                 frame = first + offset
