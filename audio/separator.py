@@ -71,7 +71,7 @@ class Separator:
             for index in indices:
                 at_model_rate[index][start:start + piece.shape[-1]] = piece[index, 0]
         stems = {}
-        for index, estimate in at_model_rate.items():
-            back = resample(estimate[None], self.sample_rate, sample_rate)[:, :nb_samples]
+        for index in indices:  # free each estimate at the model rate once it is resampled back
+            back = resample(at_model_rate.pop(index)[None], self.sample_rate, sample_rate)[:, :nb_samples]
             stems[CODES[index]] = np.pad(back, ((0, 0), (0, nb_samples - back.shape[1])))
         return stems

@@ -48,7 +48,6 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
     Returns:
         :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``.
     """
-    info = probe_media(path)
     stats = SamplingStats()
     times, scores, counts, batch = [], [], [], []
 
@@ -70,7 +69,7 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
     scores, counts = np.concatenate(scores), np.concatenate(counts)
     meta = {"detector": detector.describe(), "frames_sampled": stats.frames_sampled,
             "frames_decoded": stats.frames_decoded, "sampling_fps": fps, "video": str(path),
-            "duration_s": info.duration_s, "source": "video",
+            "duration_s": stats.duration_s, "source": "video",
             "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n}}
     return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
 

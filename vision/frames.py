@@ -34,8 +34,9 @@ class SampledFrame:
 
 @dataclass
 class SamplingStats:
-    """What sampling cost: frames returned vs frames the decoder had to read."""
+    """What sampling cost: frames returned vs frames the decoder had to read; the video's length."""
 
+    duration_s: float = 0.0
     frames_sampled: int = 0
     frames_decoded: int = 0
     seeks: int = 0
@@ -86,6 +87,7 @@ def sample_frames(path, fps=1.0, stats=None):
     """
     stats = stats if stats is not None else SamplingStats()
     capture, video_fps, nb_frames = open_video(path)
+    stats.duration_s = nb_frames / video_fps
     try:
         wanted = sorted({int(t * video_fps + 1e-6) for t in sample_times(nb_frames / video_fps, fps)})
         position = 0  # index of the frame the next read returns
