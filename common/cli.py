@@ -45,3 +45,10 @@ def run_cli(command, args):
         print("error: interrupted", file=sys.stderr)
         return 130
     return EXIT_OK if code is None else code
+
+
+def print_table(header, rows):
+    """Print ``rows`` (tuples) under ``header`` in left-aligned columns."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

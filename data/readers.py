@@ -1,5 +1,8 @@
 """Dataset readers: each returns :class:`data.tracks.Track` lists, sorted by name.
 
+``python -m data.readers ROOT [--format F]`` lists what a reader sees (no audio is decoded): each
+track's parts, which of them are outside the vocabulary, its group and its validation side.
+
 =============  ========================================================================  =============
 format         layout                                                                    group
 =============  ========================================================================  =============
@@ -16,14 +19,18 @@ format         layout                                                           
 Instrument names become vocabulary codes through the maps in :mod:`fusion.instruments`; other
 sources (MUSDB's four stems, MedleyDB's piano or drums) keep their own names as labels.
 """
+import argparse
 import json
 import re
+import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from common.cli import add_debug_flag, print_table, run_cli
 from common.errors import AvsepError, InvalidNameError, UnknownInstrumentError
-from data.tracks import Stem, Track
+from data.tracks import Stem, Track, validation_split
 from fusion.instruments import BACH10_CLASS_MAP, MEDLEYDB_CLASS_MAP, parse_urmp_name
 
 FORMATS = ("urmp", "musdb", "medleydb", "bach10")
@@ -208,3 +215,32 @@ def _load_yaml(path):
     if not isinstance(metadata, dict):
         raise AvsepError(f"{path} is not a MedleyDB metadata mapping")
     return metadata
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m data.readers", description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="dataset folder")
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="dataset layout (default: detect)")
+    parser.add_argument("--validation-fraction", type=float, default=0.05, help="as data.validation_fraction")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    tracks = read_dataset(args.root, args.format)
+    validation = {t.name for t in validation_split(tracks, args.validation_fraction)[1]}
+    rows = [(t.name, ", ".join(t.labels), t.group, "validation" if t.name in validation else "train") for t in tracks]
+    print_table(("track", "parts (vocabulary codes or the dataset's names)", "group", "split"), rows)
+    outside = Counter(part.label for t in tracks for part in t.parts if part.code is None)
+    print(f"\n{len(tracks)} {tracks[0].dataset} tracks, {len({t.group for t in tracks})} groups, "
+          f"{len(validation)} tracks validate")
+    if outside:
+        print("outside the vocabulary (accompaniment, no target): "
+              + ", ".join(f"{label} x{count}" for label, count in outside.most_common()))
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -193,3 +193,16 @@ def test_held_out_fraction_is_uniform_enough():
     fractions = np.array([held_out_fraction(f"score:piece{i}") for i in range(2000)])
     assert 0.0 <= fractions.min() and fractions.max() < 1.0
     assert np.mean(fractions < 0.1) == pytest.approx(0.1, abs=0.02)
+
+
+def test_cli_lists_what_the_reader_sees(medleydb_root, tmp_path, capsys):
+    from data.readers import main
+
+    assert main([str(medleydb_root)]) == 0
+    out = capsys.readouterr().out
+    assert "Trio_Allegro  piano, vn, vc" in out and "artist:Trio" in out
+    assert "3 medleydb tracks, 2 groups" in out
+    outside = out.split("outside the vocabulary (accompaniment, no target): ")[1].strip()
+    assert sorted(outside.split(", ")) == ["drum set+cymbal x1", "piano x1"]
+    assert main([str(tmp_path / "absent")]) == 2
+    assert capsys.readouterr().err.startswith("error: no such dataset folder")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, run_cli
+from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, print_table, run_cli
 from common.errors import AvsepError
 from common.ffmpeg import probe_media
 from fusion.instruments import CODES, parse_urmp_name
@@ -153,16 +153,10 @@ def _run(args):
                 failures += 1
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
                 rows.append((video.name, f"{durations[video]:.1f}", "failed", message, ""))
-    _print_table(("video", "seconds", "status", "present", "took s"), rows)
+    print_table(("video", "seconds", "status", "present", "took s"), rows)
     if args.labels_from_names:
         _print_name_scores(truth_rows)
     return EXIT_FAILED_ITEMS if failures else 0
-
-
-def _print_table(header, rows):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
 
 
 def _print_name_scores(truth_rows):
@@ -172,7 +166,7 @@ def _print_name_scores(truth_rows):
     scores = name_scores(truth_rows)
     rows = [(code, f"{p:.2f}", f"{r:.2f}", f"{f:.2f}", n) for code, (p, r, f, n) in scores.items()]
     print()
-    _print_table(("instrument", "precision", "recall", "F1", "videos"), rows)
+    print_table(("instrument", "precision", "recall", "F1", "videos"), rows)
 
 
 def main(argv=None):
