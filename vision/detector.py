@@ -11,7 +11,6 @@ where there is a network; here nothing is fetched, and missing weights fail in o
 import os
 
 import numpy as np
-import torch
 
 from common.errors import ConfigError
 from fusion.instruments import INSTRUMENTS, NB_INSTRUMENTS, code_for_class, index_of, load_class_map
@@ -78,6 +77,8 @@ class Detector:
             ``(scores, counts)``: float32 ``(nb_frames, K)`` highest confidence per instrument
             (0 when unseen) and int ``(nb_frames, K)`` boxes per instrument.
         """
+        import torch  # loaded with the weights already; at module level it would slow every CLI's start
+
         scores = np.zeros((len(images), NB_INSTRUMENTS), dtype=np.float32)
         counts = np.zeros((len(images), NB_INSTRUMENTS), dtype=np.int32)
         for first in range(0, len(images), self.batch_size):
