@@ -74,7 +74,8 @@ def validation_sdr(model, tracks, batch_size):
     """Median over present stems of whole-track SDR (dB) on ``tracks``: a fast proxy for museval."""
     scores = []
     for track in tracks:
-        mixture, targets = track.mixture().mean(axis=0, keepdims=True), track.targets().mean(axis=1)
+        mixture, targets = track.mixture_and_targets()
+        mixture, targets = mixture.mean(axis=0, keepdims=True), targets.mean(axis=1)
         estimates = separate(model, mixture, track.presence, batch_size=batch_size)[:, 0]
         for index in np.flatnonzero(track.presence):
             error = np.sum((targets[index] - estimates[index]) ** 2) + 1e-9

@@ -87,8 +87,8 @@ def write_tfrecords(tracks, out_dir, segment_length, context, nb_shards=8, progr
     count = 0
     try:
         for track in tqdm(tracks, desc="tfrecords", unit="track", disable=not progress):
-            targets = track.targets().mean(axis=1)  # (K, nb_samples), mono
-            mix = track.mixture().mean(axis=0)
+            mix, targets = track.mixture_and_targets()
+            mix, targets = mix.mean(axis=0), targets.mean(axis=1)  # mono: (nb_samples,), (K, nb_samples)
             for start, window in segments(mix, targets, segment_length, context):
                 writers[count % nb_shards].write(serialize(track.name, track.sample_rate, start, window, track.presence))
                 count += 1

@@ -92,12 +92,24 @@ class Track:
     def stems(self):
         """``[(label, audio (nb_channels, nb_samples))]`` per part, all padded to the same length."""
         stems = [(part.label, part.read(self.sample_rate)) for part in self.parts]
-        length = max(audio.shape[1] for _, audio in stems)
+        length = max((audio.shape[1] for _, audio in stems), default=0)
         return [(label, np.pad(audio, ((0, 0), (0, length - audio.shape[1])))) for label, audio in stems]
 
     def targets(self):
         """``(K, nb_channels, nb_samples)``: vocabulary stems summed per instrument, zeros elsewhere."""
+        return self._targets(self.stems())
+
+    def mixture(self):
+        """``(nb_channels, nb_samples)``: the mix file, cut or padded to the stems' length."""
+        return self._mixture(self.stems())
+
+    def mixture_and_targets(self):
+        """``(mixture(), targets())`` from one decoding of the stems."""
         stems = self.stems()
+        return self._mixture(stems), self._targets(stems)
+
+    @staticmethod
+    def _targets(stems):
         nb_channels, nb_samples = stems[0][1].shape
         targets = np.zeros((NB_INSTRUMENTS, nb_channels, nb_samples), dtype=np.float32)
         for label, audio in stems:
@@ -105,12 +117,11 @@ class Track:
                 targets[index_of(label)] += audio
         return targets
 
-    def mixture(self):
-        """``(nb_channels, nb_samples)``: the mix file, cut or padded to the stems' length."""
+    def _mixture(self, stems):
         if self.mix is None:
-            return sum(audio for _, audio in self.stems())
+            return sum(audio for _, audio in stems)
         mix = self.mix.read(self.sample_rate)
-        length = self.stems()[0][1].shape[1] if self.parts else mix.shape[1]
+        length = stems[0][1].shape[1] if stems else mix.shape[1]
         return np.pad(mix, ((0, 0), (0, max(0, length - mix.shape[1]))))[:, :length]
 
 
