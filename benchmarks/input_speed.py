@@ -17,6 +17,15 @@ from data.readers import read_urmp
 INPUT, OUTPUT = 147443, 16389
 
 
+def examples_per_second(batches, nb_batches, batch_size):
+    """Rate of ``batches.batch(step)`` over steps 1..nb_batches, after step 0 warmed it up."""
+    batches.batch(0)
+    start = time.perf_counter()
+    for step in range(1, nb_batches + 1):
+        batches.batch(step)
+    return nb_batches * batch_size / (time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(".cache/datasets/synth_test"))
@@ -26,11 +35,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tracks = read_urmp(args.root, 22050)[:args.tracks]
     sampler = StemSampler(tracks, INPUT, OUTPUT, args.batch_size)
-    sampler.batch(0)
-    start = time.perf_counter()
-    for step in range(1, args.batches + 1):
-        sampler.batch(step)
-    rate = args.batches * args.batch_size / (time.perf_counter() - start)
+    rate = examples_per_second(sampler, args.batches, args.batch_size)
     print(f"NumPy sampler: {rate:.0f} examples/s (batch {args.batch_size}, {len(tracks)} tracks in memory)")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -38,11 +43,7 @@ def main(argv=None):
                                 progress=False)
         print(f"TFRecords: {count} records written in {time.perf_counter() - start:.1f} s")
         batches = TFRecordBatches(Path(tmp) / "*.tfrecord.gz", INPUT, OUTPUT, args.batch_size)
-        batches.batch(0)
-        start = time.perf_counter()
-        for step in range(1, args.batches + 1):
-            batches.batch(step)
-        rate = args.batches * args.batch_size / (time.perf_counter() - start)
+        rate = examples_per_second(batches, args.batches, args.batch_size)
         print(f"tf.data from TFRecords (crops, remix augmentation, prefetch, as NumPy for training): {rate:.0f} examples/s")
 
 
