@@ -173,7 +173,9 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
         dataset = ray.data.from_items([{"name": i.name, "media": str(i.media), "codes": ",".join(i.codes),
                                         "is_video": i.is_video, "media_s": i.seconds} for i in items], override_num_blocks=len(items))
         results = dataset.map_batches(
-            SeparationWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
+            # one item in flight per actor (Ray's default queues 2): when a worker dies, only its item fails
+            SeparationWorker, batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
                                    "detector": str(detector), "use_labels": use_labels,
                                    "threads": max(1, int(cpus_per_worker))},
