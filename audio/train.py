@@ -25,7 +25,8 @@ import yaml
 
 from audio.backend import keras
 from audio.apply import separate
-from audio.waveunet import WaveUNet
+from audio.waveunet import WaveUNet, load_waveunet
+from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from fusion.instruments import CODES
 
@@ -146,14 +147,30 @@ def build_model(config):
 
 
 def restore(run_dir, config):
-    """``(model, state)``: from the run's checkpoint if there is one, else a fresh model at step 0."""
+    """``(model, state)``: from the run's checkpoint if there is one, else a new model at step 0.
+
+    A new model starts from the weights of ``training.init_from`` (a ``.keras`` file of the same
+    architecture) when the config names one, else from a seeded random initialisation.
+    """
     checkpoint = run_dir / "checkpoint.keras"
     model = build_model(config)
     if not checkpoint.exists():
+        if config["training"].get("init_from"):
+            load_initial_weights(model, config["training"]["init_from"])
         return model, {"step": 0, "best_sdr": None, "patience_left": config["training"].get("patience")}
     model.optimizer.build(model.trainable_variables)  # so its variables exist to be loaded
     model.load_weights(checkpoint)  # weights and optimizer variables (Adam moments, iteration count)
     return model, json.loads((run_dir / "state.json").read_text())
+
+
+def load_initial_weights(model, path):
+    """Copy the weights of the model file ``path`` into ``model``; a one-line error if they do not fit."""
+    if not Path(path).is_file():
+        raise ConfigError(f"training.init_from: no such model file: {path}")
+    source = load_waveunet(path)
+    if source.settings != model.settings:
+        raise ConfigError(f"training.init_from: {path} is another architecture than the config's model")
+    model.set_weights(source.get_weights())
 
 
 def save_checkpoint(model, run_dir, state):

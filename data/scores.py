@@ -1,8 +1,9 @@
 """Multi-part scores as note lists: music21's corpus, or a user's MIDI/MusicXML folder.
 
-A part is a float array ``(nb_notes, 3)`` of ``(onset, duration, pitch)`` with onset and
-duration in quarter notes and pitch as a MIDI number; times become seconds only when a
-piece is performed (``data.synth``).
+A part is a float array ``(nb_notes, 4)`` of ``(onset, duration, pitch, slurred)`` with onset
+and duration in quarter notes, pitch as a MIDI number, and slurred 1 when a slur joins the note
+to the next one (0 otherwise, and always 0 for MIDI files, which have no slurs); times become
+seconds only when a piece is performed (``data.synth``).
 """
 import hashlib
 import warnings
@@ -26,7 +27,7 @@ class Score:
     """A parsed score: an id for splits and names, and its parts' notes."""
 
     score_id: str
-    parts: list  # of float arrays (nb_notes, 3): onset_ql, duration_ql, pitch
+    parts: list  # of float arrays (nb_notes, 4): onset_ql, duration_ql, pitch, slurred
     tempo_qpm: float = None  # the score's own tempo mark, if any
 
 
@@ -61,13 +62,26 @@ def load_score(score_id):
         score = score.scores[0]
     parts = []
     for part in score.parts:
-        notes = [(float(n.getOffsetInHierarchy(score)), float(n.quarterLength), p.midi)
-                 for n in part.stripTies().recurse().notes if n.quarterLength > 0 for p in n.pitches]
+        slurred = slurred_onsets(part, score)
+        notes = [(offset, float(n.quarterLength), p.midi, float(offset in slurred))
+                 for n in part.stripTies().recurse().notes if n.quarterLength > 0
+                 for offset in (float(n.getOffsetInHierarchy(score)),) for p in n.pitches]
         if notes:
             parts.append(np.array(sorted(notes), dtype=np.float64))
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
     qpm = marks[0].getQuarterBPM() if marks and marks[0].number else None
     return Score(score_id=score_id, parts=parts, tempo_qpm=qpm)
+
+
+def slurred_onsets(part, score):
+    """Onsets (quarter notes) of the notes of ``part`` that a slur joins to the next note: all but a slur's last."""
+    from music21 import spanner
+
+    onsets = set()
+    for slur in part.recurse().getElementsByClass(spanner.Slur):
+        for note in slur.getSpannedElements()[:-1]:
+            onsets.add(float(note.getOffsetInHierarchy(score)))
+    return onsets
 
 
 def title_of(score_id):

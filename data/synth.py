@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from audio.io import write_audio
@@ -31,11 +30,14 @@ from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from common.files import write_json
 from data.render import find_soundfonts, render_notes
+from data.room import add_noise_floor, apply_colour, apply_room, draw_microphone_colour, draw_room
+from data.samples import SampleLibrary
 from data.scores import draw_score_id, list_scores, load_score, split_of, title_of
-from fusion.instruments import INSTRUMENTS, format_piece_name
+from fusion.instruments import CODES, INSTRUMENTS, format_piece_name, instrument
 
 OCTAVE_SHIFTS = {0: 1.0, -12: 0.5, 12: 0.5, -24: 0.15, 24: 0.15}  # preference for each transposition
 MIN_NOTES_PER_PART = 4
+LEGATO_OVERLAP_S = 0.04  # a slurred note sounds this long into the next one
 
 
 def fitting_instruments(pitches, allowed_codes):
@@ -85,28 +87,25 @@ def tempo_map(nb_quarters, qpm, rng):
 
 
 def perform(notes, shift, boundaries, rng):
-    """Performed events ``(nb_notes, 4)``: start_s, end_s, pitch, velocity."""
+    """Performed events ``(nb_notes, 5)``: start_s, end_s, pitch, velocity, slurred.
+
+    Onsets jitter by about 15 ms around a per-player lag; notes are held 80-100% of their value,
+    slurred ones up to the next onset plus a short overlap (the renderer crossfades them).
+    """
     def to_seconds(quarters):
         return np.interp(quarters, np.arange(len(boundaries)), boundaries)
 
     legato = rng.uniform(0.8, 1.0)
-    start = to_seconds(notes[:, 0]) + rng.normal(0, 0.012, len(notes)) + rng.normal(0, 0.006)
+    start = to_seconds(notes[:, 0]) + rng.normal(0, 0.015, len(notes)) + rng.normal(0, 0.006)
     start = np.maximum(start, 0.0)
     end = np.maximum(start + 0.06, start + (to_seconds(notes[:, 0] + notes[:, 1]) - to_seconds(notes[:, 0])) * legato)
+    slurred = notes[:, 3] > 0
+    onsets = np.unique(start)
+    following = onsets[np.minimum(np.searchsorted(onsets, start, side="right"), len(onsets) - 1)]
+    end = np.where(slurred & (following > start), np.maximum(end, following + LEGATO_OVERLAP_S), end)
     phrase = np.sin(2 * np.pi * start / rng.uniform(6, 16) + rng.uniform(0, 2 * np.pi))
     velocity = rng.uniform(55, 100) + 12 * phrase + rng.normal(0, 6, len(notes))
-    return np.stack([start, end, notes[:, 2] + shift, np.clip(velocity, 20, 127)], axis=1)
-
-
-def room_impulse(rng, sample_rate):
-    """A simple room: direct sound plus exponentially decaying noise (RT60 0.2-1.0 s), unit energy."""
-    rt60 = rng.uniform(0.2, 1.0)
-    t = np.arange(int(rt60 * sample_rate)) / sample_rate
-    tail = rng.normal(0, 1, len(t)) * np.exp(-6.9 * t / rt60)
-    tail[: int(0.005 * sample_rate)] = 0.0  # first reflections arrive after ~5 ms
-    impulse = rng.uniform(0.1, 0.45) * tail / np.sqrt(np.sum(tail ** 2))
-    impulse[0] = 1.0
-    return impulse / np.sqrt(np.sum(impulse ** 2)), rt60
+    return np.stack([start, end, notes[:, 2] + shift, np.clip(velocity, 20, 127), slurred], axis=1)
 
 
 def excerpt(score, seconds, qpm, rng):
@@ -124,8 +123,52 @@ def excerpt(score, seconds, qpm, rng):
     return parts, start_q, length_q
 
 
-def synthesize_piece(number, score_ids, soundfonts, seed, sample_rate, seconds, reverb):
-    """Perform and render piece ``number``; return ``(title, codes, stems (nb_players, nb_samples), meta)``."""
+def draw_source(code, soundfonts, libraries, sample_share, rng):
+    """The timbre source of one part: a :class:`SampleLibrary` holding ``code``, or a SoundFont path.
+
+    With both kinds at hand, recorded samples are drawn with probability ``sample_share``.
+    """
+    holding = [library for library in libraries if library.by_code[code]]
+    if holding and (not soundfonts or rng.random() < sample_share):
+        return holding[rng.integers(len(holding))]
+    return soundfonts[rng.integers(len(soundfonts))]
+
+
+def render_player(code, events, source, sample_rate, rng):
+    """One player's part: ``(audio (nb_samples,), what meta.json says of its source)``."""
+    if isinstance(source, SampleLibrary):
+        style = source.choose_style(code, rng)
+        tuning = float(rng.normal(0, 8))
+        audio = source.render_part(code, events, sample_rate, rng, tuning_cents=tuning, style=style)
+        return audio, {"source": source.source_name(code), "tuning_cents": round(tuning, 1),
+                       "articulations": {kind: value for kind, value in style.items() if kind != "pizzicato"},
+                       "pizzicato": bool(style["pizzicato"])}
+    program = instrument(code).gm_program
+    audio = render_notes(events[:, :4], program, source, sample_rate)
+    return audio, {"source": Path(source).name, "soundfont": Path(source).name, "program": program}
+
+
+def place_in_room(stems, sample_rate, rng, reverb):
+    """Stems ``(nb_players, nb_samples)`` through one room, microphone and noise floor; with what was drawn."""
+    drawn = {"room": None, "microphone": None, "noise_floor_db": None}
+    if reverb and rng.random() < 0.9:
+        drawn["room"] = draw_room(rng, len(stems))
+        stems = apply_room(stems, drawn["room"], sample_rate)
+    if rng.random() < 0.5:
+        drawn["microphone"] = draw_microphone_colour(rng)
+        stems = apply_colour(stems, drawn["microphone"], sample_rate)
+    if rng.random() < 0.5:
+        drawn["noise_floor_db"] = round(float(rng.uniform(-60, -40)), 1)
+        stems = add_noise_floor(stems, drawn["noise_floor_db"], rng)
+    return stems, drawn
+
+
+def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, seed, sample_rate, seconds, reverb):
+    """Perform and render piece ``number``; return ``(title, codes, stems (nb_players, nb_samples), meta)``.
+
+    Each part draws its timbre from the pool: ``soundfonts`` (paths) and ``libraries``
+    (:class:`data.samples.SampleLibrary`).
+    """
     rng = np.random.default_rng([seed, number])
     for _ in range(20):  # some excerpts have too few playable parts: draw again
         score_id = draw_score_id(score_ids, rng)
@@ -145,24 +188,18 @@ def synthesize_piece(number, score_ids, soundfonts, seed, sample_rate, seconds, 
     boundaries = tempo_map(int(np.ceil(length_q)) + 8, qpm, rng)
     stems, used = [], []
     for part_index, code, shift in players:
-        soundfont = soundfonts[rng.integers(len(soundfonts))]
+        source = draw_source(code, soundfonts, libraries, sample_share, rng)
         events = perform(parts[part_index], shift, boundaries, rng)
-        program = next(i.gm_program for i in INSTRUMENTS if i.code == code)
-        audio = render_notes(events, program, soundfont, sample_rate)
+        audio, source_meta = render_player(code, events, source, sample_rate, rng)
         rms = np.sqrt(np.mean(audio ** 2)) + 1e-8
         stems.append(audio / rms * 0.1 * 10 ** (rng.uniform(-6, 0) / 20))
-        used.append({"part": part_index, "code": code, "octave_shift": shift, "soundfont": Path(soundfont).name,
-                     "program": program, "nb_notes": len(events)})
+        used.append({"part": part_index, "code": code, "octave_shift": shift, **source_meta, "nb_notes": len(events)})
     nb_samples = max(len(s) for s in stems)
     stems = np.stack([np.pad(s, (0, nb_samples - len(s))) for s in stems])  # rendered lengths differ a little
-    room = None
-    if reverb and rng.random() < 0.8:
-        impulse, rt60 = room_impulse(rng, sample_rate)
-        stems = fftconvolve(stems, impulse[None])[:, :nb_samples]
-        room = {"rt60_s": round(rt60, 3)}
+    stems, drawn = place_in_room(stems, sample_rate, rng, reverb)
     stems = (stems * rng.uniform(0.3, 0.9) / (np.abs(stems.sum(axis=0)).max() + 1e-8)).astype(np.float32)
     meta = {"score": score.score_id, "excerpt_quarters": [start_q, start_q + length_q], "tempo_qpm": round(qpm, 2),
-            "players": used, "room": room, "seed": seed, "piece": number, "sample_rate": sample_rate}
+            "players": used, **drawn, "seed": seed, "piece": number, "sample_rate": sample_rate}
     return title_of(score.score_id), tuple(p["code"] for p in used), stems, meta
 
 
@@ -188,9 +225,10 @@ def _existing_piece(out, number):
 
 def _make_piece(job):
     """Worker: synthesize and write one piece; returns ``(number, seconds of audio, error or None)``."""
-    out, number, score_ids, soundfonts, seed, sample_rate, seconds, reverb = job
+    out, number, settings = job
     try:
-        title, codes, stems, meta = synthesize_piece(number, score_ids, soundfonts, seed, sample_rate, seconds, reverb)
+        title, codes, stems, meta = synthesize_piece(number, **settings)
+        sample_rate = settings["sample_rate"]
         write_piece(out, number, title, codes, stems, meta, sample_rate)
         return number, stems.shape[1] / sample_rate, None
     except AvsepError as error:
@@ -204,7 +242,12 @@ def get_parser():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", type=int, default=1, help="number of the first piece")
     parser.add_argument("--soundfont", action="append", type=Path,
-                        help="a .sf2/.sf3 file (repeatable); default: all installed ones")
+                        help="a .sf2/.sf3 file (repeatable); default without --samples: all installed ones")
+    parser.add_argument("--samples", action="append", type=Path,
+                        help="a folder of recorded notes, <instrument>_<pitch>_<duration>_<dynamic>_<articulation>.mp3 "
+                             "(repeatable; e.g. the Philharmonia library)")
+    parser.add_argument("--sample-share", type=float, default=0.5,
+                        help="with both --samples and --soundfont: the share of parts rendered from samples")
     parser.add_argument("--scores", type=Path, help="folder of MIDI/MusicXML scores instead of music21's corpus")
     parser.add_argument("--split", choices=("train", "test", "all"), default="train",
                         help="which scores to draw from (test: a held-out ~10%%)")
@@ -216,19 +259,37 @@ def get_parser():
     return add_debug_flag(parser)
 
 
-def _run(args):
-    soundfonts = [str(p) for p in (args.soundfont or find_soundfonts())]
+def timbre_pool(soundfont_args, sample_args):
+    """``(soundfonts, libraries)`` from the command line; one-line errors for unusable ones.
+
+    Without ``--samples`` and ``--soundfont``, the installed SoundFonts. Sample folders together
+    must hold every instrument of the vocabulary.
+    """
+    libraries = [SampleLibrary(folder) for folder in sample_args or ()]
+    soundfonts = [str(p) for p in (soundfont_args or (() if libraries else find_soundfonts()))]
     for soundfont in soundfonts:
         if not Path(soundfont).is_file():
             raise AvsepError(f"no such soundfont: {soundfont}")
-    if not soundfonts:
+    if not soundfonts and not libraries:
         raise AvsepError("no soundfont found; run: sudo apt-get install timgm6mb-soundfont, or pass --soundfont")
+    if libraries:
+        missing = [code for code in CODES if not any(library.by_code[code] for library in libraries)]
+        libraries[0].check_covers(missing)  # raises, naming them
+    return soundfonts, libraries
+
+
+def _run(args):
+    if not 0 <= args.sample_share <= 1:
+        raise AvsepError(f"--sample-share must be in [0, 1], got {args.sample_share}")
+    soundfonts, libraries = timbre_pool(args.soundfont, args.samples)
     score_ids = [s for s in list_scores(args.scores) if args.split == "all" or split_of(s) == args.split]
     args.out.mkdir(parents=True, exist_ok=True)
     numbers = [n for n in range(args.first, args.first + args.pieces)
                if args.force or _existing_piece(args.out, n) is None]
-    jobs = [(args.out, n, score_ids, soundfonts, args.seed, args.sample_rate, args.seconds, not args.no_reverb)
-            for n in numbers]
+    settings = {"score_ids": score_ids, "soundfonts": soundfonts, "libraries": libraries,
+                "sample_share": args.sample_share, "seed": args.seed, "sample_rate": args.sample_rate,
+                "seconds": args.seconds, "reverb": not args.no_reverb}
+    jobs = [(args.out, n, settings) for n in numbers]
     start, rendered, failures = time.monotonic(), 0.0, []
     with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
         for number, seconds, error in tqdm(pool.imap_unordered(_make_piece, jobs), total=len(jobs), unit="piece"):
