@@ -3,12 +3,13 @@
 Each piece takes an excerpt of a multi-part score (music21's corpus, or ``--scores DIR`` of
 MIDI/MusicXML), gives 2 to 5 of its parts to URMP instruments whose range suits them
 (transposed by octaves where needed), performs it with humanisation (a shared tempo curve,
-onset jitter, per-part legato and dynamics), renders each part through a SoundFont chosen per
-stem, applies per-stem gain and one room reverb for the whole piece, and writes URMP's layout::
+onset jitter, per-part legato, slurs and dynamics), renders each part from a timbre source drawn
+per part (recorded samples with ``--samples``, ``data.samples``; a SoundFont, ``data.render``),
+applies per-stem gain and one room for the whole piece (``data.room``), and writes URMP's layout::
 
     DIR/NN_Title_codes/AuMix_NN_Title_codes.wav       the mix: exactly the sum of the stems
     DIR/NN_Title_codes/AuSep_i_code_NN_Title.wav      one stem per player, same length
-    DIR/NN_Title_codes/meta.json                      score, excerpt, instruments, soundfonts, seed
+    DIR/NN_Title_codes/meta.json                      score, excerpt, instruments, sources, room, seed
 
 Piece ``i`` depends only on ``(seed, i)``, so the result is the same for any ``--workers``.
 ``--split test`` draws from a held-out ~10% of scores (``data.scores.split_of``); give it a

@@ -163,3 +163,20 @@ def test_cli_trains_from_tfrecords_and_validates_on_folders(dataset, tmp_path, c
     assert card["data"]["tfrecords"].endswith("*.tfrecord.gz") and len(card["data"]["validation_pieces"]) == 4
     assert train_main(args[:4] + ["--set", f"data.tfrecords={tmp_path}/none-*.gz"]) == 2
     assert "no TFRecord files match" in capsys.readouterr().err
+
+
+def test_init_from_starts_a_new_run_from_a_model_files_weights(dataset, tmp_path):
+    from audio.train import build_model, restore
+
+    source = build_model(config(seed=7))
+    source.set_weights([w + 0.01 for w in source.get_weights()])
+    source.save(tmp_path / "start.keras")
+    model, state = restore(tmp_path / "run", config(init_from=str(tmp_path / "start.keras")))
+    assert state["step"] == 0
+    for loaded, wanted in zip(model.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(loaded, wanted)
+    other = {**config(init_from=str(tmp_path / "start.keras")), "model": {**TINY_MODEL, "nb_filters": 6}}
+    with pytest.raises(Exception, match="another architecture"):
+        restore(tmp_path / "run2", other)
+    with pytest.raises(Exception, match="no such model file"):
+        restore(tmp_path / "run3", config(init_from=str(tmp_path / "absent.keras")))
