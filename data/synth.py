@@ -205,9 +205,12 @@ def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, see
 
 
 def write_piece(out, number, title, codes, stems, meta, sample_rate):
-    """Write one piece folder in URMP layout, atomically (a temp folder renamed into place)."""
+    """Write one piece folder in URMP layout, atomically (a temp folder renamed into place).
+
+    An earlier folder of the same piece number (``--force``) is replaced: moved aside, then deleted.
+    """
     name = format_piece_name(number, title, codes)
-    tmp = out / f".tmp-{name}"
+    tmp = out / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     mix = stems.sum(axis=0, dtype=np.float32)
@@ -215,6 +218,10 @@ def write_piece(out, number, title, codes, stems, meta, sample_rate):
     for part, (code, stem) in enumerate(zip(codes, stems), start=1):
         write_audio(tmp / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, sample_rate)
     write_json(tmp / "meta.json", meta)
+    for index, earlier in enumerate(out.glob(f"{number:02d}_*")):
+        aside = out / f".old-{earlier.name}-{os.getpid()}-{index}"
+        os.replace(earlier, aside)
+        shutil.rmtree(aside)
     os.replace(tmp, out / name)
     return out / name
 

@@ -215,3 +215,14 @@ def test_real_philharmonia_notes_render_at_the_score_pitch():
                                         style=plain_style(library, spec.code))
         measured = fundamental_hz(audio, 22050, 440 * 2 ** ((midi - 69) / 12))
         assert abs(cents(measured, midi)) < 30, spec.name
+
+
+def test_force_replaces_a_finished_piece_and_leaves_no_temporary_folders(tmp_path, library_dir):
+    scores = write_midi_scores(tmp_path / "scores")
+    assert synth_from_samples(tmp_path / "out", library_dir, scores) == 0
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    stale = next((tmp_path / "out").glob("01_*")) / "stale.txt"
+    stale.write_text("from an earlier run")
+    assert synth_from_samples(tmp_path / "out", library_dir, scores, "--force") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # no .tmp-/.old- folders left
+    assert not stale.exists()
