@@ -73,3 +73,30 @@ def test_local_weights_load_by_path_and_from_cache(no_network, tmp_path):
     cached.write_bytes(path.read_bytes())
     assert load_yolo("tiny-cached.pt").names == model.names
     assert no_network == []
+
+
+class _Payload:
+    """Unpickling this creates a file: what a crafted checkpoint could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_weights_that_run_code_when_unpickled_are_refused_without_running_it(tmp_path):
+    import torch
+
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.pt"
+    torch.save({"model": _Payload(marker)}, evil)
+    with pytest.raises(ConfigError, match="cannot load detector weights"):
+        load_yolo(evil)
+    assert not marker.exists()
+
+
+def test_the_shipped_demo_detector_still_loads_safely():
+    from pathlib import Path
+
+    model = load_yolo(Path(__file__).resolve().parents[1] / "models" / "demo_detector.pt")
+    assert set(model.names.values()) >= {"violin", "cello"}

@@ -11,6 +11,11 @@ user's home. Before ultralytics is first imported, :func:`configure_ultralytics`
 
 and afterwards turns settings sync off. :func:`load_yolo` refuses weights that are not on
 disk with a one-line error, where ultralytics would try to download them.
+
+Weights are loaded without running code: ``.pt`` files are unpickled with
+``torch.load(weights_only=True)`` against ultralytics' allow-list of model classes
+(``ULTRALYTICS_SAFE_LOAD=1``, set here before ultralytics is imported and forced on its loader
+after), so a crafted ``--detector evil.pt`` fails to load instead of running its payload.
 """
 import os
 import shutil
@@ -29,6 +34,7 @@ def configure_ultralytics():
     config_dir = cache_dir("ultralytics")
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # unpickle weights with weights_only=True
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
     config_dir = Path(os.environ["YOLO_CONFIG_DIR"])
     settings_dir = config_dir / "Ultralytics"  # where ultralytics keeps settings and fonts
@@ -67,7 +73,17 @@ def load_yolo_class():
     except ImportError as error:
         raise AvsepError(f"ultralytics is not installed ({error}); run `make setup`") from None
     _disable_sync()
+    _force_safe_load()
     return YOLO
+
+
+def _force_safe_load():
+    """Safe loading even when ultralytics was imported before the environment was set."""
+    import ultralytics.nn.tasks
+    import ultralytics.utils
+
+    ultralytics.utils.SAFE_LOAD = True
+    ultralytics.nn.tasks.SAFE_LOAD = True
 
 
 def load_yolo(weights):
