@@ -79,6 +79,15 @@ def _parse_float_wav(wav_bytes, path):
     raise EmptyMediaError(f"no audio samples in {path}")
 
 
+def zero_non_finite(audio):
+    """``(audio with NaN and inf samples set to 0, how many there were)``; any shape."""
+    bad = ~np.isfinite(audio)
+    count = int(bad.sum())
+    if count:
+        audio = np.where(bad, np.float32(0), audio)
+    return audio, count
+
+
 def resample(audio, from_rate, to_rate):
     """Band-limited resampling with libsoxr (high quality, linear phase, delay compensated).
 

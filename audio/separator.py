@@ -25,6 +25,19 @@ def present_indices(presence, threshold=0.5):
     return [int(i) for i in np.flatnonzero((presence >= threshold).any(axis=0))]
 
 
+def read_card(path):
+    """A model's JSON card (``{}`` when there is none); a malformed one is a one-line error."""
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        raise ConfigError(f"model card {path} is not valid JSON ({type(error).__name__}); fix or remove it") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"model card {path} must hold a JSON object")
+    return card
+
+
 class Separator:
     """Load a ``.keras`` Wave-U-Net (and its JSON card, if beside it) once; separate many inputs.
 
@@ -43,8 +56,7 @@ class Separator:
             self.model = load_waveunet(self.model_path)
         except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
             raise ConfigError(f"cannot load model {self.model_path}: {str(error).splitlines()[0]}") from None
-        card_path = self.model_path.with_suffix(".json")
-        self.card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        self.card = read_card(self.model_path.with_suffix(".json"))
         self.sample_rate = self.model.settings["sample_rate"]
         self.batch_size = batch_size
 

@@ -40,6 +40,7 @@ def _umask():
 
 
 def write_json(path, obj):
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented JSON, atomically; NaN or infinity is a ``ValueError``, never written."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        tmp.write_text(text)

@@ -16,8 +16,10 @@ MAX_IMAGE_ORDER = 24  # caps the image-source count for long reverbs (about 0.2 
 
 def draw_room(rng, nb_players):
     """A hall, its players' positions and the microphone, as plain numbers (meta.json-ready)."""
-    size = [rng.uniform(9, 24), rng.uniform(7, 18), rng.uniform(4.5, 10)]
+    size = np.array([rng.uniform(9, 24), rng.uniform(7, 18), rng.uniform(4.5, 10)])
     rt60 = rng.uniform(0.3, 1.1)
+    while sabine_shortest_rt60(size) > 0.7 * rt60:  # too big a hall for so dry a sound: make it smaller
+        size *= 0.9
     stage_y = rng.uniform(1.5, 3.0)
     width = min(size[0] - 2, 1.2 * nb_players + 1)
     xs = size[0] / 2 + np.linspace(-width / 2, width / 2, nb_players) + rng.normal(0, 0.2, nb_players)
@@ -27,6 +29,13 @@ def draw_room(rng, nb_players):
                   float(rng.uniform(1.5, min(3.5, size[2] - 0.5)))]
     return {"size_m": [round(float(v), 2) for v in size], "rt60_s": round(float(rt60), 3),
             "players_m": [[round(v, 2) for v in p] for p in players], "microphone_m": [round(v, 2) for v in microphone]}
+
+
+def sabine_shortest_rt60(size):
+    """The shortest RT60 (s) Sabine's formula allows a shoebox of ``size`` (m), with walls absorbing all."""
+    volume = np.prod(size)
+    surface = 2 * (size[0] * size[1] + size[0] * size[2] + size[1] * size[2])
+    return 0.161 * volume / surface
 
 
 def room_impulses(room, sample_rate):

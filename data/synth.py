@@ -239,8 +239,9 @@ def _make_piece(job):
         sample_rate = settings["sample_rate"]
         write_piece(out, number, title, codes, stems, meta, sample_rate)
         return number, stems.shape[1] / sample_rate, None
-    except AvsepError as error:
-        return number, 0.0, str(error)
+    except Exception as error:  # noqa: BLE001  (one bad piece must not end a long run: it is reported)
+        message = str(error) if isinstance(error, AvsepError) else f"{type(error).__name__}: {error}"
+        return number, 0.0, message
 
 
 def get_parser():

@@ -88,11 +88,27 @@ class Presence:
             values = np.asarray(timeline["presence"], dtype=np.float32).reshape(-1, NB_INSTRUMENTS)
             times = np.asarray(timeline["times"], dtype=np.float64)
             clip = np.array([data["clip"][code] for code in CODES], dtype=np.float32)
+            hop_s = timeline["hop_s"]
+            if isinstance(hop_s, bool) or not isinstance(hop_s, (int, float)):
+                raise ValueError(f"hop_s must be a number, got {hop_s!r}")
         except FileNotFoundError:
             raise ConfigError(f"no such presence file: {path}") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
-            raise ConfigError(f"presence file {path} is not valid: {type(error).__name__}: {error}") from None
-        if len(times) != len(values) or not len(times):
-            raise ConfigError(f"presence file {path}: times and presence rows differ or are empty")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError, AttributeError) as error:
+            detail = f"missing {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+            raise ConfigError(f"presence file {path} is not valid: {detail}") from None
+        check_timeline(path, times, values, clip, float(hop_s))
         meta = {k: v for k, v in data.items() if k not in ("instruments", "clip", "timeline")}
-        return cls(times, values, clip, float(timeline["hop_s"]), meta)
+        return cls(times, values, clip, float(hop_s), meta)
+
+
+def check_timeline(path, times, values, clip, hop_s):
+    """One-line errors for a timeline no separation should run on."""
+    if len(times) != len(values) or not len(times):
+        raise ConfigError(f"presence file {path}: times and presence rows differ or are empty")
+    if not np.isfinite(hop_s) or hop_s <= 0:
+        raise ConfigError(f"presence file {path}: hop_s must be a positive number, got {hop_s}")
+    if not np.all(np.isfinite(times)) or times[0] < 0 or np.any(np.diff(times) <= 0):
+        raise ConfigError(f"presence file {path}: times must be finite, non-negative and increasing")
+    for name, array in (("presence", values), ("clip", clip)):
+        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+            raise ConfigError(f"presence file {path}: {name} values must be finite and within [0, 1]")

@@ -7,23 +7,22 @@
 3. separate with the Wave-U-Net, one presence vector per output window;
 4. write ``OUT/<code>.wav`` for each present instrument (input rate, exact length, aligned),
    optionally ``OUT/<code>.mp4`` (the original picture with that stem as sound), and
-   ``OUT/manifest.json`` last. Every file is written atomically.
+   ``OUT/manifest.json`` last, all in a staging folder published in one step
+   (:mod:`pipelines.output_folder`).
 """
 import hashlib
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from audio.io import read_audio, write_audio
+from audio.io import read_audio, write_audio, zero_non_finite
 from common.errors import AvsepError, NoVideoStreamError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
 from common.files import atomic_path, write_json
 from fusion.instruments import parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
-
-
-class OutputExistsError(AvsepError):
-    """The output folder already holds a finished result."""
+from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
 
 
 def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0):
@@ -35,7 +34,7 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
         presence_file: a presence JSON or None.
         detector: a :class:`vision.detector.Detector` (or weights path) when the video decides.
     """
-    if instruments:
+    if instruments is not None:  # an empty list is an error, not a cue to detect
         return Presence.constant(parse_codes(instruments), source="labels")
     if presence_file:
         presence = Presence.load(presence_file)
@@ -70,7 +69,7 @@ def write_stem_video(video, stem_wav, out_path):
 
 
 def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False):
-    """Separate one media file into ``out_dir``.
+    """Separate one media file into ``out_dir``, published in one step (see :mod:`pipelines.output_folder`).
 
     Args:
         media: audio or video file.
@@ -78,16 +77,19 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         separator: an :class:`audio.separator.Separator`.
         presence: :class:`fusion.presence.Presence` (see :func:`resolve_presence`).
         videos: also write ``<code>.mp4`` with the original picture.
-        force: overwrite a finished output (one with a ``manifest.json``).
+        force: replace the files of an earlier result.
 
     Returns:
         the manifest dict (also written to ``out_dir/manifest.json``).
     """
     out_dir = Path(out_dir)
-    if (out_dir / "manifest.json").exists() and not force:
-        raise OutputExistsError(f"{out_dir} already holds a separation; use --force to redo it")
+    check_output(out_dir, force)
     timings, started = {}, time.monotonic()
     mixture, sample_rate = read_audio(media)
+    mixture, nb_bad = zero_non_finite(mixture)
+    warnings = [f"{nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
+    for warning in warnings:
+        print(f"warning: {media}: {warning}", file=sys.stderr)
     timings["read_s"] = time.monotonic() - started
     if videos and not probe_media(media).has_video:
         raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")
@@ -98,16 +100,20 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     timings["separate_s"] = time.monotonic() - started
 
     started = time.monotonic()
-    for code, audio in stems.items():
-        write_audio(out_dir / f"{code}.wav", audio, sample_rate)
-        if videos:
-            write_stem_video(media, out_dir / f"{code}.wav", out_dir / f"{code}.mp4")
-    timings["write_s"] = time.monotonic() - started
-    manifest = {
-        "input": str(media), "sample_rate": sample_rate, "nb_samples": int(mixture.shape[1]),
-        "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
-        "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
-        "model": model_fingerprint(separator), "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-    write_json(out_dir / "manifest.json", manifest)
+    with staging_folder(out_dir) as staging:
+        for code, audio in stems.items():
+            write_audio(staging / f"{code}.wav", audio, sample_rate)
+            if videos:
+                write_stem_video(media, staging / f"{code}.wav", staging / f"{code}.mp4")
+        timings["write_s"] = time.monotonic() - started
+        manifest = {
+            "input": str(media), "sample_rate": sample_rate, "nb_samples": int(mixture.shape[1]),
+            "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
+            "files": sorted(p.name for p in staging.iterdir()) + [MANIFEST],
+            "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
+            "model": model_fingerprint(separator), "timings": {k: round(v, 3) for k, v in timings.items()},
+            "warnings": warnings,
+        }
+        write_json(staging / MANIFEST, manifest)
+        publish(staging, out_dir)
     return manifest

@@ -28,13 +28,23 @@ def add_separation_arguments(parser, detector=True):
 
 
 def run_separation(args, media, detector=None):
-    """Load the model, resolve presence, separate, print where the stems went."""
+    """Check the output, the input and a hand-given presence; load the model; detect if needed; separate.
+
+    Everything a user can get wrong is checked before any model is loaded, so a bad ``--out`` or
+    presence file fails in a second, not after the separation.
+    """
     from audio.separator import Separator
+    from common.ffmpeg import check_media_file
+    from pipelines.output_folder import check_output
     from pipelines.separate import resolve_presence, separate_media
 
     out = args.out or Path("separated") / Path(media).stem
+    check_output(out, args.force)
+    check_media_file(media)
+    fps = getattr(args, "fps", 1.0)
+    presence = resolve_presence(media, args.instruments, args.presence, fps=fps) if detector is None else None
     separator = Separator(args.model)
-    presence = resolve_presence(media, args.instruments, args.presence, detector, getattr(args, "fps", 1.0))
+    presence = presence or resolve_presence(media, detector=detector, fps=fps)
     manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
                               force=args.force, progress=True)
     if not manifest["instruments"]:
@@ -53,7 +63,7 @@ def get_parser():
 
 
 def _run(args):
-    detector = None if args.instruments or args.presence else args.detector
+    detector = None if args.instruments is not None or args.presence else args.detector
     return run_separation(args, args.video, detector)
 
 
