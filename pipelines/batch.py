@@ -81,6 +81,16 @@ class SeparationWorker:
 
     def __init__(self, out_dir, model, detector, use_labels, threads):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        self.out_dir, self.use_labels = Path(out_dir), use_labels
+        self.detector_weights, self.threads = detector, threads
+        self.detector, self.startup_error = None, None
+        try:  # a worker that cannot start fails its items in the summary, never with a traceback
+            self.separator = self._load_separator(model, threads)
+        except Exception as error:  # noqa: BLE001
+            self.startup_error = f"the worker could not start: {_one_line(error)}"
+
+    @staticmethod
+    def _load_separator(model, threads):
         from audio.backend import keras
         from audio.separator import Separator
 
@@ -89,13 +99,15 @@ class SeparationWorker:
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        self.out_dir, self.use_labels = Path(out_dir), use_labels
-        self.separator = Separator(model or None)
-        self.detector = None
-        if not use_labels:
+        return Separator(model or None)
+
+    def _detector(self):
+        """The detector, loaded the first time an item needs it (audio-only trees never load it)."""
+        if self.detector is None:
             from vision.detector import Detector
 
-            self.detector = Detector(detector, threads=threads)
+            self.detector = Detector(self.detector_weights, threads=self.threads)
+        return self.detector
 
     def __call__(self, batch):
         rows = {field: [] for field in SUMMARY_FIELDS}
@@ -107,10 +119,11 @@ class SeparationWorker:
                 os._exit(3)  # fault injection for tests: the worker dies without a word
             status, instruments, reason = "done", "", ""
             try:
+                if self.startup_error:
+                    raise AvsepError(self.startup_error)
                 instruments = ",".join(self._process(item))
             except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
-                status = "failed"
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                status, reason = "failed", _one_line(error)
             for field, value in zip(SUMMARY_FIELDS, (item.name, str(item.media), status, instruments, reason,
                                                      f"{time.monotonic() - started:.1f}", item.seconds)):
                 rows[field].append(value)
@@ -122,11 +135,16 @@ class SeparationWorker:
         from vision.detect_instruments import detect_video
 
         if item.is_video and not self.use_labels:
-            presence = detect_video(item.media, self.detector)
+            presence = detect_video(item.media, self._detector())
         else:
             presence = Presence.constant(item.codes, source="folder name")
         manifest = separate_media(item.media, self.out_dir / item.name, self.separator, presence, force=True)
         return manifest["instruments"]
+
+
+def _one_line(error):
+    """An exception as one line of text."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def start_ray(address, gpus_per_worker):

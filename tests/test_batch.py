@@ -101,3 +101,20 @@ def test_bad_arguments(tmp_path, tree, capsys):
     assert "no URMP piece folders" in capsys.readouterr().err
     assert main([str(tree), "--workers", "0"]) == 2
     assert main([str(tree), "--model", str(tmp_path / "absent.keras")]) == 2
+
+
+@pytest.mark.slow
+def test_an_audio_only_tree_needs_no_detector_and_a_worker_that_cannot_start_fails_its_items(
+        tmp_path, model_path):  # noqa: F811
+    root = tmp_path / "urmp"
+    for name in ("01_Good_vn_vc", "03_Other_fl"):
+        write_mix(root, name)
+    out = tmp_path / "out"
+    # exactly as the README gives it: no --labels, and the default detector is not on this machine
+    assert main([str(root), "--out", str(out), "--model", str(model_path), "--workers", "1"]) == 0
+    assert {row["status"] for row in read_summary(out).values()} == {"done"}
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    assert main([str(root), "--out", str(tmp_path / "out2"), "--model", str(broken), "--workers", "1"]) == 1
+    summary = read_summary(tmp_path / "out2")
+    assert len(summary) == 2 and all("could not start" in row["reason"] for row in summary.values())
