@@ -106,3 +106,15 @@ def test_detector_runs_on_the_cores_it_is_given(tiny_weights):
         for _ in range(2):  # ultralytics resets torch's threads when its predictor starts
             detector.detect(frames)
             assert torch.get_num_threads() == expected
+
+
+def test_videos_with_the_same_name_in_different_folders_keep_their_own_outputs(sine_video, tmp_path, tiny_weights,
+                                                                              capsys):
+    for camera in ("cam1", "cam2"):
+        (tmp_path / "shoot" / camera).mkdir(parents=True)
+        shutil.copy(sine_video, tmp_path / "shoot" / camera / "take.mp4")
+    assert run([tmp_path / "shoot"], tmp_path / "out", tiny_weights) == 0
+    assert (tmp_path / "out" / "cam1" / "take.presence.json").exists()
+    assert (tmp_path / "out" / "cam2" / "take.presence.json").exists()
+    table = capsys.readouterr().out
+    assert "cam1/take.mp4" in table and "cam2/take.mp4" in table and "skipped" not in table

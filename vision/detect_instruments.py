@@ -6,6 +6,7 @@ Videos that already have an output are skipped unless ``--force``; a failing vid
 and the others go on; the exit code is 1 if any failed, 2 for unusable arguments.
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,8 +75,29 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
     return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
 
 
-def output_path(out_dir, video):
-    return Path(out_dir) / f"{Path(video).stem}.presence.json"
+def relative_names(videos):
+    """``{video: name}``, unique: the file name, or for videos that share one, the path below their common folder.
+
+    ``a/take.mp4`` and ``b/other.mp4`` stay ``take.mp4`` and ``other.mp4``; ``cam1/take.mp4`` and
+    ``cam2/take.mp4`` become ``cam1/take.mp4`` and ``cam2/take.mp4``.
+    """
+    by_name = {}
+    for video in videos:
+        by_name.setdefault(Path(video).name, []).append(video)
+    names = {}
+    for name, group in by_name.items():
+        if len(group) == 1:
+            names[group[0]] = name
+            continue
+        common = Path(os.path.commonpath([Path(v).absolute().parent for v in group]))
+        names.update({video: Path(video).absolute().relative_to(common).as_posix() for video in group})
+    return names
+
+
+def output_path(out_dir, relative_name):
+    """``OUT/<relative folder>/<stem>.presence.json`` for a video's :func:`relative_names` entry."""
+    relative = Path(relative_name)
+    return Path(out_dir) / relative.parent / f"{relative.stem}.presence.json"
 
 
 def name_scores(rows):
@@ -131,9 +153,10 @@ def _run(args):
             durations[video] = probe_media(video).duration_s or 0.0
         except AvsepError:
             durations[video] = 0.0
+    names = relative_names(videos)
     with tqdm(total=round(sum(durations.values()), 1), unit="s", desc="detecting") as bar:
         for video in videos:
-            target = output_path(args.out, video)
+            target = output_path(args.out, names[video])
             started = time.monotonic()
             try:
                 if target.exists() and not args.force:
@@ -144,7 +167,7 @@ def _run(args):
                     presence.save(target)
                     status = "done"
                 codes = ",".join(presence.present_codes()) if presence else "-"
-                rows.append((video.name, f"{durations[video]:.1f}", status, codes, f"{time.monotonic() - started:.1f}"))
+                rows.append((names[video], f"{durations[video]:.1f}", status, codes, f"{time.monotonic() - started:.1f}"))
                 if args.labels_from_names and presence is not None and video.name.startswith("Vid_"):
                     truth_rows.append((set(parse_urmp_name(video.name).codes), set(presence.present_codes())))
             except Exception as error:  # noqa: BLE001  (one failing video never stops the others)
@@ -152,7 +175,7 @@ def _run(args):
                     raise
                 failures += 1
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
-                rows.append((video.name, f"{durations[video]:.1f}", "failed", message, ""))
+                rows.append((names[video], f"{durations[video]:.1f}", "failed", message, ""))
     print_table(("video", "seconds", "status", "present", "took s"), rows)
     if args.labels_from_names:
         _print_name_scores(truth_rows)
