@@ -17,12 +17,14 @@ import time
 from pathlib import Path
 
 from audio.io import read_audio, write_audio, zero_non_finite
-from common.errors import AvsepError, NoVideoStreamError
+from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
 from common.files import atomic_path, write_json
 from fusion.instruments import parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
 from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
+
+MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
 
 def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0):
@@ -68,7 +70,27 @@ def write_stem_video(video, stem_wav, out_path):
             raise AvsepError(f"cannot write {out_path}: {ffmpeg_error_line(process.stderr)}")
 
 
-def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False):
+def check_decoded_length(media, nb_samples, sample_rate, allow_partial=False):
+    """A one-line error (or, with ``allow_partial``, a warning returned) when decoding stopped short.
+
+    A file cut off after its header (a partial download) decodes only the bytes that are there;
+    the container still states the whole duration. A shortfall over :data:`MAX_SHORTFALL_S` counts.
+    MP3 files are not checked: their stated duration is often an estimate from the bit rate.
+    """
+    if Path(media).suffix.lower() == ".mp3":
+        return []
+    stated = probe_media(media).duration_s
+    decoded = nb_samples / sample_rate
+    if not stated or stated - decoded <= MAX_SHORTFALL_S:
+        return []
+    message = f"{media} states {stated:.1f} s but only {decoded:.1f} s of sound decode (a truncated file?)"
+    if not allow_partial:
+        raise UndecodableMediaError(f"{message}; pass --allow-partial to separate what is there")
+    return [message]
+
+
+def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False,
+                   allow_partial=False):
     """Separate one media file into ``out_dir``, published in one step (see :mod:`pipelines.output_folder`).
 
     Args:
@@ -78,6 +100,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         presence: :class:`fusion.presence.Presence` (see :func:`resolve_presence`).
         videos: also write ``<code>.mp4`` with the original picture.
         force: replace the files of an earlier result.
+        allow_partial: separate a file that decodes shorter than it says, with a warning.
 
     Returns:
         the manifest dict (also written to ``out_dir/manifest.json``).
@@ -87,9 +110,10 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     timings, started = {}, time.monotonic()
     mixture, sample_rate = read_audio(media)
     mixture, nb_bad = zero_non_finite(mixture)
-    warnings = [f"{nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
+    warnings = check_decoded_length(media, mixture.shape[1], sample_rate, allow_partial)
+    warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
     for warning in warnings:
-        print(f"warning: {media}: {warning}", file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     timings["read_s"] = time.monotonic() - started
     if videos and not probe_media(media).has_video:
         raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")

@@ -24,6 +24,8 @@ def add_separation_arguments(parser, detector=True):
         parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second for detection")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="separate a file that decodes shorter than it says (truncated), with a warning")
     return add_debug_flag(parser)
 
 
@@ -46,7 +48,7 @@ def run_separation(args, media, detector=None):
     separator = Separator(args.model)
     presence = presence or resolve_presence(media, detector=detector, fps=fps)
     manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
-                              force=args.force, progress=True)
+                              force=args.force, progress=True, allow_partial=args.allow_partial)
     if not manifest["instruments"]:
         print(f"{media}: no instrument judged present; nothing separated (see {out / 'manifest.json'})")
         return 0

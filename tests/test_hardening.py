@@ -187,3 +187,22 @@ def test_errors_after_tensorflow_loads_are_still_one_line(tone_wav, tmp_path):
                              cwd=ROOT, capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr.strip().count("\n") == 0 and process.stderr.startswith("error:"), process.stderr
+
+
+def test_a_truncated_video_is_an_error_unless_partial_is_allowed(model_path, tmp_path, capsys):
+    from conftest import ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=duration=8:size=160x120:rate=10", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=22050:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           "-movflags", "+faststart", "-shortest", str(whole))  # the index first, as streamed files are
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.3)])
+    args = [str(cut), "--instruments", "vn", "--model", str(model_path), "--out", str(tmp_path / "out")]
+    assert separate_video.main(args) == 2
+    err = one_error_line(capsys)
+    assert "8.0 s" in err and "--allow-partial" in err and not (tmp_path / "out").exists()
+    assert separate_video.main([*args, "--allow-partial"]) == 0
+    assert "truncated" in capsys.readouterr().err
+    stem, rate = read_audio(tmp_path / "out" / "vn.wav")
+    assert 0 < stem.shape[1] / rate < 7
