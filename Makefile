@@ -8,7 +8,7 @@ setup:
 
 demo: setup
 	$(PYTHON) -m pipelines.separate_video $(DEMO_VIDEO) --detector models/demo_detector.pt --out separated/demo --force
-	@echo "demo: stems are in separated/demo/ (listen to them, or see separated/demo/manifest.json)"
+	@echo "demo: stems are in separated/demo/; open the report: separated/demo/report.html"
 
 test: setup
 	$(PYTHON) -m pytest -q

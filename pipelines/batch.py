@@ -33,6 +33,7 @@ from common.errors import AvsepError, InvalidNameError, UnknownInstrumentError
 from common.ffmpeg import probe_media
 from common.files import atomic_path
 from fusion.instruments import parse_urmp_name
+from pipelines.report import write_batch_index
 from vision.detector import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,9 +253,10 @@ def _run(args):
     args.out.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda row: row["item"])
     write_summary(args.out / "summary.csv", rows)
+    index = write_batch_index(args.out, rows)
     counts = {status: sum(r["status"] == status for r in rows) for status in ("done", "skipped", "failed")}
     print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.0f} s "
-          f"({60 * counts['done'] / max(elapsed, 1e-9):.1f} items/min); summary: {args.out / 'summary.csv'}")
+          f"({60 * counts['done'] / max(elapsed, 1e-9):.1f} items/min); summary: {args.out / 'summary.csv'}, {index}")
     for row in rows:
         if row["status"] == "failed":
             print(f"error: {row['item']}: {row['reason']}", file=sys.stderr)

@@ -13,8 +13,8 @@ Folders may be laid out as
 - flat ``<piece>_<code>_<anything>.wav`` (``../shared/data/urmp_excerpts``).
 Pieces are matched by their number (``01_Jupiter``, ``AuMix_01_...``, ``01_mix`` all are ``01``).
 
-Writes ``OUT/scores.json`` (checked against a JSON schema), ``OUT/scores.md`` and
-``OUT/violins.png`` (SDR, SIR and SAR per system).
+Writes ``OUT/scores.json`` (checked against a JSON schema), ``OUT/scores.md``,
+``OUT/violins.png`` (SDR, SIR and SAR per system) and ``OUT/report.html`` (both, to open).
 """
 import argparse
 import multiprocessing
@@ -29,6 +29,7 @@ from audio.io import read_audio, resample
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from common.files import atomic_path, write_json
+from pipelines.report import write_evaluation_report
 from fusion.instruments import CODES
 
 METRICS = ("SDR", "SIR", "SAR")
@@ -198,6 +199,7 @@ def evaluate(references_root, estimates, out_dir, workers=1):
     with atomic_path(out_dir / "scores.md") as tmp:
         tmp.write_text(markdown_table(systems))
     violin_plot(systems, out_dir / "violins.png")
+    write_evaluation_report(out_dir, systems, out_dir / "violins.png")
     return report
 
 
@@ -218,7 +220,8 @@ def _run(args):
         estimates.append((name or Path(folder).name, Path(folder)))
     report = evaluate(args.references, estimates, args.out, args.workers)
     print(markdown_table(report["systems"]), end="")
-    print(f"written: {args.out / 'scores.json'}, {args.out / 'scores.md'}, {args.out / 'violins.png'}")
+    print(f"written: {args.out / 'scores.json'}, {args.out / 'scores.md'}, {args.out / 'violins.png'}, "
+          f"{args.out / 'report.html'}")
     return 0
 
 

@@ -4,7 +4,7 @@ Rules (``separate_video``, ``separate_audio``, ``pipelines.batch``):
 
 - Before anything is loaded, :func:`check_output` refuses an ``--out`` that is a file or cannot
   be written, and, without ``--force``, one that already holds any file the job could write
-  (``manifest.json``, ``report.html``, ``<code>.wav``, ``<code>.mp4`` for any code): nothing is
+  (``manifest.json``, ``report.html``, ``mixture.flac``, ``<code>.wav``, ``<code>.mp4`` for any code): nothing is
   touched.
 - The job writes into :func:`staging_folder`, a hidden folder beside OUT, and
   :func:`publish` makes it the result: a new OUT is a rename; an OUT that held only an earlier
@@ -27,7 +27,7 @@ from common.errors import AvsepError
 from fusion.instruments import CODES
 
 MANIFEST = "manifest.json"
-OUTPUT_NAMES = frozenset({MANIFEST, "report.html", *(f"{code}{suffix}" for code in CODES for suffix in (".wav", ".mp4"))})
+OUTPUT_NAMES = frozenset({MANIFEST, "report.html", "mixture.flac", *(f"{code}{suffix}" for code in CODES for suffix in (".wav", ".mp4"))})
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 

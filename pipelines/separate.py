@@ -7,8 +7,8 @@
 3. separate with the Wave-U-Net, one presence vector per output window;
 4. write ``OUT/<code>.wav`` for each present instrument (input rate, exact length, aligned),
    optionally ``OUT/<code>.mp4`` (the original picture with that stem as sound), and
-   ``OUT/manifest.json`` last, all in a staging folder published in one step
-   (:mod:`pipelines.output_folder`).
+   ``OUT/mixture.flac``, ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`)
+   last, all in a staging folder published in one step (:mod:`pipelines.output_folder`).
 """
 import hashlib
 import subprocess
@@ -23,6 +23,7 @@ from common.files import atomic_path, write_json
 from fusion.instruments import parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
 from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
+from pipelines.report import MIXTURE, REPORT, write_separation_report
 
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
@@ -129,15 +130,17 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
             write_audio(staging / f"{code}.wav", audio, sample_rate)
             if videos:
                 write_stem_video(media, staging / f"{code}.wav", staging / f"{code}.mp4")
+        write_audio(staging / MIXTURE, mixture, sample_rate)  # for the report's player, beside the stems
         timings["write_s"] = time.monotonic() - started
         manifest = {
             "input": str(media), "sample_rate": sample_rate, "nb_samples": int(mixture.shape[1]),
             "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
-            "files": sorted(p.name for p in staging.iterdir()) + [MANIFEST],
+            "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
             "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
             "model": model_fingerprint(separator), "timings": {k: round(v, 3) for k, v in timings.items()},
             "warnings": warnings,
         }
         write_json(staging / MANIFEST, manifest)
+        write_separation_report(staging)
         publish(staging, out_dir)
     return manifest

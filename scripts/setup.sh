@@ -10,7 +10,8 @@ python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 # --- system packages --------------------------------------------------------------------------
 # venv support; the libraries OpenCV's wheel loads; ffprobe (musdb/museval need it beside
-# ffmpeg); FluidSynth and a small General MIDI SoundFont for synthesizing training data.
+# ffmpeg); FluidSynth and a small General MIDI SoundFont for synthesizing training data;
+# Chromium and its WebDriver, with which the tests open the HTML reports.
 missing=()
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
 ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=("libgl1")
@@ -18,6 +19,8 @@ ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || missing+=("libglib2.0-0"
 command -v ffprobe >/dev/null || missing+=("ffmpeg")
 command -v fluidsynth >/dev/null || missing+=("fluidsynth")
 [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || missing+=("timgm6mb-soundfont")
+command -v chromium >/dev/null || missing+=("chromium")              # opens report.html in the tests
+command -v chromedriver >/dev/null || missing+=("chromium-driver")
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "setup: installing system packages: ${missing[*]}"

@@ -59,7 +59,7 @@ def test_force_replaces_the_earlier_result_whole(tone_wav, model_path, tmp_path)
     out = tmp_path / "d"
     assert separate(tone_wav, out, model_path, "--instruments", "vn,vc") == 0
     assert separate(tone_wav, out, model_path, "--instruments", "va", "--force") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "va.wav"]  # no stale vn/vc stems
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "mixture.flac", "report.html", "va.wav"]  # no stale vn/vc stems
     assert json.loads((out / "manifest.json").read_text())["instruments"] == ["va"]
 
 

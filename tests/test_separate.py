@@ -35,7 +35,7 @@ def test_audio_stems_are_aligned_and_exact_length(click_wav, model_path, tmp_pat
     out = tmp_path / "out"
     assert separate_audio.main([str(click_wav), "--instruments", "vn,vc", "--model", str(model_path),
                                 "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "vc.wav", "vn.wav"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "mixture.flac", "report.html", "vc.wav", "vn.wav"]
     mixture, rate = read_audio(click_wav)
     for code in ("vn", "vc"):
         stem, stem_rate = read_audio(out / f"{code}.wav")
@@ -70,7 +70,7 @@ def test_video_with_labels_writes_stems_and_videos(sine_video, model_path, tmp_p
     out = tmp_path / "sep"
     assert separate_video.main([str(sine_video), "--instruments", "fl", "--model", str(model_path),
                                 "--out", str(out), "--videos"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["fl.mp4", "fl.wav", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["fl.mp4", "fl.wav", "manifest.json", "mixture.flac", "report.html"]
     from common.ffmpeg import probe_media
 
     info = probe_media(out / "fl.mp4")

@@ -23,6 +23,7 @@ from vision.detector import DEFAULT_CONFIDENCE, DEFAULT_WEIGHTS, Detector
 from vision.frames import SamplingStats, sample_frames
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+KEYFRAMES = 6  # frames whose boxes the presence JSON keeps, for the report's picture strip
 
 
 def find_videos(inputs):
@@ -50,10 +51,10 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
         :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``.
     """
     stats = SamplingStats()
-    times, scores, counts, batch = [], [], [], []
+    times, scores, counts, batch, boxes = [], [], [], [], []
 
     def flush():
-        frame_scores, frame_counts = detector.detect([frame.image for frame in batch])
+        frame_scores, frame_counts = detector.detect([frame.image for frame in batch], boxes_out=boxes)
         scores.append(frame_scores)
         counts.append(frame_counts)
         if progress is not None:
@@ -71,8 +72,17 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
     meta = {"detector": detector.describe(), "frames_sampled": stats.frames_sampled,
             "frames_decoded": stats.frames_decoded, "sampling_fps": fps, "video": str(path),
             "duration_s": stats.duration_s, "source": "video",
-            "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n}}
+            "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n},
+            "keyframes": keyframes(times, boxes)}
     return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
+
+
+def keyframes(times, boxes, count=KEYFRAMES):
+    """Up to ``count`` evenly spaced sampled frames with their boxes: ``[{"time_s", "boxes"}]`` (for reports)."""
+    if not times:
+        return []
+    picks = np.unique(np.linspace(0, len(times) - 1, min(count, len(times))).round().astype(int))
+    return [{"time_s": round(float(times[i]), 3), "boxes": boxes[i]} for i in picks]
 
 
 def relative_names(videos):

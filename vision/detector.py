@@ -67,11 +67,13 @@ class Detector:
                 "confidence": self.confidence, "imgsz": self.imgsz,
                 "classes_used": {self.model.names[c]: INSTRUMENTS[i].code for c, i in self.class_to_index.items()}}
 
-    def detect(self, images):
+    def detect(self, images, boxes_out=None):
         """Score each frame.
 
         Args:
             images: list of BGR uint8 frames ``(height, width, 3)``.
+            boxes_out: a list to append, per frame, the instrument boxes to:
+                ``[[x1, y1, x2, y2, code, confidence], ...]`` in pixels (for reports).
 
         Returns:
             ``(scores, counts)``: float32 ``(nb_frames, K)`` highest confidence per instrument
@@ -87,10 +89,15 @@ class Detector:
             results = self.model.predict(batch, conf=self.confidence, imgsz=self.imgsz, stream=True, verbose=False)
             for offset, result in enumerate(results):
                 frame = first + offset
-                boxes = result.boxes
-                for class_id, confidence in zip(boxes.cls.cpu().numpy().astype(int), boxes.conf.cpu().numpy()):
+                boxes, kept = result.boxes, []
+                for class_id, confidence, corners in zip(boxes.cls.cpu().numpy().astype(int), boxes.conf.cpu().numpy(),
+                                                         boxes.xyxy.cpu().numpy()):
                     index = self.class_to_index.get(int(class_id))
                     if index is not None:
                         scores[frame, index] = max(scores[frame, index], float(confidence))
                         counts[frame, index] += 1
+                        kept.append([*(round(float(v), 1) for v in corners), INSTRUMENTS[index].code,
+                                     round(float(confidence), 3)])
+                if boxes_out is not None:
+                    boxes_out.append(kept)
         return scores, counts
