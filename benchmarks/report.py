@@ -4,11 +4,13 @@
 
 1. Quality on the held-out synthetic set (``.cache/datasets/synth_test``: test-split scores, a
    SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
-   supervised NMF, the unconditioned Wave-U-Net, the conditioned one with true labels, and the
-   conditioned one with presence detected in drawn videos of the same pieces.
+   supervised NMF (dictionaries from the training data; and, as "nmf-soundfont", the older ones
+   learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
+   labels, and the conditioned one with presence detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
-3. Speed and memory of separation and detection, and training throughput, on this machine.
+3. Speed and memory of separation and detection, training throughput, and the speed of rendering
+   training data from recorded samples, on this machine.
 
 Working files go to ``.cache/bench/``. Every number is printed with the command behind it.
 """
@@ -32,8 +34,10 @@ SYNTH_TEST = ROOT / ".cache" / "datasets" / "synth_test"
 SYNTH_TEST_COMMAND = [sys.executable, "-m", "data.synth", "--out", str(SYNTH_TEST), "--pieces", "24", "--seed", "8",
                       "--split", "test", "--soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2", "--workers", "2"]
 URMP_EXCERPTS = ROOT.parent / "shared" / "data" / "urmp_excerpts"
+SAMPLES = ROOT.parent / "shared" / "data" / "samples" / "philharmonia"
 UNCONDITIONED_MODEL = MODELS_DIR / "waveunet_unconditioned.keras"
 DEMO_DETECTOR = MODELS_DIR / "demo_detector.pt"
+SOUNDFONT_NMF = MODELS_DIR / "nmf_dictionaries_soundfont.npz"
 
 
 def machine():
@@ -89,6 +93,9 @@ def estimates_for(references, tag, with_video=False):
     for system in ("mixture", "irm", "nmf"):
         estimate(system, references, out / system)
         systems[system] = out / system
+    if SOUNDFONT_NMF.exists():  # the NMF baseline as it was before recorded samples: dictionaries from SoundFonts
+        estimate("nmf", references, out / "nmf-soundfont", dictionaries=SOUNDFONT_NMF)
+        systems["nmf-soundfont"] = out / "nmf-soundfont"
     if UNCONDITIONED_MODEL.exists():
         estimate("waveunet", references, out / "unconditioned", model=UNCONDITIONED_MODEL)
         systems["unconditioned"] = out / "unconditioned"
@@ -172,6 +179,10 @@ def main(argv=None):
                      "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),
                      "```", "", "Input pipelines at the original windows (`python benchmarks/input_speed.py`):\n",
                      "```", shell([sys.executable, "benchmarks/input_speed.py"]).strip(), "```", ""]
+        if SAMPLES.exists():
+            sections += ["Rendering training data from recorded samples (`python benchmarks/render_speed.py`, "
+                         "the Philharmonia notes in ../shared, 2 workers, 30 s pieces, room included):\n", "```",
+                         shell([sys.executable, "benchmarks/render_speed.py"]).strip(), "```", ""]
     sections.append(f"\n_Report made in {time.monotonic() - started:.0f} s._\n")
     with atomic_path(args.out) as tmp:
         tmp.write_text("\n".join(sections))
