@@ -101,6 +101,8 @@ def estimates_for(references, tag, with_video=False):
         systems["unconditioned"] = out / "unconditioned"
     estimate("waveunet", references, out / "conditioned-labels", model=DEFAULT_MODEL)
     systems["conditioned-labels"] = out / "conditioned-labels"
+    estimate("waveunet", references, out / "conditioned-labels-wiener", model=DEFAULT_MODEL, wiener=True)
+    systems["conditioned-labels-wiener"] = out / "conditioned-labels-wiener"
     detection = None
     if with_video and DEMO_DETECTOR.exists():
         from vision.detector import Detector

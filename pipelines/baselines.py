@@ -51,7 +51,7 @@ def load_piece(references, mixes, piece):
     return mixture, rate, stems
 
 
-def estimate(system, references_root, out_dir, model=None, dictionaries=None):
+def estimate(system, references_root, out_dir, model=None, dictionaries=None, wiener=False):
     """Write ``out_dir/<piece>/<code>.wav`` for every reference piece."""
     references, mixes = collect_stems(references_root), collect_mixes(references_root)
     separator = None
@@ -85,6 +85,10 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None):
             from fusion.instruments import presence_vector
 
             found = separator.separate(mixture[None], rate, presence_vector(tuple(stems)))
+            if wiener:
+                from audio.postfilter import wiener_postfilter
+
+                found = wiener_postfilter(mixture[None], found, rate)
             estimates = {code: audio[0] for code, audio in found.items()}
         for code, audio in estimates.items():
             write_audio(Path(out_dir) / piece / f"{code}.wav", audio, rate)
@@ -123,6 +127,7 @@ def get_parser():
     make.add_argument("--out", type=Path, required=True)
     make.add_argument("--model", type=Path, help="Wave-U-Net for the waveunet system (default: shipped)")
     make.add_argument("--dictionaries", type=Path, help=f"NMF dictionaries (default: {DEFAULT_DICTIONARIES.name})")
+    make.add_argument("--wiener", action="store_true", help="waveunet: Wiener post-filter (norbert) on its stems")
     add_debug_flag(learn)
     add_debug_flag(make)
     return parser
@@ -134,7 +139,7 @@ def _run(args):
         print(f"{args.out}: dictionaries for {', '.join(dictionaries)}"
               + (f"; no training stems for {', '.join(missing)}" if missing else ""))
     else:
-        estimate(args.system, args.references, args.out, args.model, args.dictionaries)
+        estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener)
         print(f"{args.system} estimates written to {args.out}")
 
 

@@ -80,9 +80,9 @@ def media_seconds(path):
 class SeparationWorker:
     """A Ray Data actor: loads the separator (and detector) once, then separates items one by one."""
 
-    def __init__(self, out_dir, model, detector, use_labels, threads):
+    def __init__(self, out_dir, model, detector, use_labels, threads, wiener=True):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        self.out_dir, self.use_labels = Path(out_dir), use_labels
+        self.out_dir, self.use_labels, self.wiener = Path(out_dir), use_labels, wiener
         self.detector_weights, self.threads = detector, threads
         self.detector, self.startup_error = None, None
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
@@ -139,7 +139,8 @@ class SeparationWorker:
             presence = detect_video(item.media, self._detector())
         else:
             presence = Presence.constant(item.codes, source="folder name")
-        manifest = separate_media(item.media, self.out_dir / item.name, self.separator, presence, force=True)
+        manifest = separate_media(item.media, self.out_dir / item.name, self.separator, presence, force=True,
+                                  wiener=self.wiener)
         return manifest["instruments"]
 
 
@@ -177,7 +178,7 @@ def start_ray(address, gpus_per_worker):
 
 
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
-              progress=True):
+              progress=True, wiener=True):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
     ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
@@ -196,7 +197,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
             SeparationWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
-                                   "detector": str(detector), "use_labels": use_labels,
+                                   "detector": str(detector), "use_labels": use_labels, "wiener": wiener,
                                    "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
@@ -233,6 +234,8 @@ def get_parser():
     parser.add_argument("--labels", action="store_true", help="take instruments from folder names, not the picture")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="redo finished items")
+    parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
+                        help="Wiener post-filter of the stems, as in separate_video (on by default)")
     return add_debug_flag(parser)
 
 
@@ -248,7 +251,7 @@ def _run(args):
     started = time.monotonic()
     if todo:
         rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
-                               args.gpus_per_worker))
+                               args.gpus_per_worker, wiener=args.wiener))
     elapsed = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda row: row["item"])

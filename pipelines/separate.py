@@ -91,7 +91,7 @@ def check_decoded_length(media, nb_samples, sample_rate, allow_partial=False):
 
 
 def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False,
-                   allow_partial=False):
+                   allow_partial=False, wiener=False):
     """Separate one media file into ``out_dir``, published in one step (see :mod:`pipelines.output_folder`).
 
     Args:
@@ -102,6 +102,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         videos: also write ``<code>.mp4`` with the original picture.
         force: replace the files of an earlier result.
         allow_partial: separate a file that decodes shorter than it says, with a warning.
+        wiener: re-estimate the stems with a Wiener filter of the mixture (:mod:`audio.postfilter`).
 
     Returns:
         the manifest dict (also written to ``out_dir/manifest.json``).
@@ -122,6 +123,10 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     started = time.monotonic()
     window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
     stems = separator.separate(mixture, sample_rate, window_presence, progress=progress)
+    if wiener:
+        from audio.postfilter import wiener_postfilter
+
+        stems = wiener_postfilter(mixture, stems, sample_rate)
     timings["separate_s"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -137,7 +142,8 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
             "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
             "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
             "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
-            "model": model_fingerprint(separator), "timings": {k: round(v, 3) for k, v in timings.items()},
+            "model": model_fingerprint(separator), "postfilter": "wiener (norbert soft masks)" if wiener else None,
+            "timings": {k: round(v, 3) for k, v in timings.items()},
             "warnings": warnings,
         }
         write_json(staging / MANIFEST, manifest)

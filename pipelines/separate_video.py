@@ -24,6 +24,9 @@ def add_separation_arguments(parser, detector=True):
         parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second for detection")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
+                        help="Wiener post-filter of the stems (norbert soft masks of their power; on by default: "
+                             "+0.8-1.0 dB mean SDR on the real URMP excerpts)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="separate a file that decodes shorter than it says (truncated), with a warning")
     return add_debug_flag(parser)
@@ -48,7 +51,7 @@ def run_separation(args, media, detector=None):
     separator = Separator(args.model)
     presence = presence or resolve_presence(media, detector=detector, fps=fps)
     manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
-                              force=args.force, progress=True, allow_partial=args.allow_partial)
+                              force=args.force, progress=True, allow_partial=args.allow_partial, wiener=args.wiener)
     if not manifest["instruments"]:
         print(f"{media}: no instrument judged present; nothing separated (see {out / 'manifest.json'})")
         return 0

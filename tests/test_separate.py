@@ -33,7 +33,7 @@ def click_wav(tmp_path_factory):
 
 def test_audio_stems_are_aligned_and_exact_length(click_wav, model_path, tmp_path, capsys):
     out = tmp_path / "out"
-    assert separate_audio.main([str(click_wav), "--instruments", "vn,vc", "--model", str(model_path),
+    assert separate_audio.main([str(click_wav), "--instruments", "vn,vc", "--no-wiener", "--model", str(model_path),
                                 "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "mixture.flac", "report.html", "vc.wav", "vn.wav"]
     mixture, rate = read_audio(click_wav)
@@ -57,7 +57,7 @@ def test_presence_file_changes_over_time(model_path, tmp_path):
     values[:2, 0] = 1.0  # violin at the rows for 0 s and 1 s, gone at 2 s
     values[:, 2] = 1.0
     Presence(np.array([0.0, 1.0, 2.0]), values, values.max(axis=0), 1.0, {}).save(tmp_path / "p.json")
-    assert separate_audio.main([str(tmp_path / "tone.wav"), "--presence", str(tmp_path / "p.json"),
+    assert separate_audio.main([str(tmp_path / "tone.wav"), "--presence", str(tmp_path / "p.json"), "--no-wiener",
                                 "--model", str(model_path), "--out", str(tmp_path / "out")]) == 0
     violin, _ = read_audio(tmp_path / "out" / "vn.wav")
     cello, _ = read_audio(tmp_path / "out" / "vc.wav")
