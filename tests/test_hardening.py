@@ -10,18 +10,11 @@ import pytest
 
 from audio.io import read_audio, write_audio
 from fusion.presence import Presence
-from model_helpers import passthrough, tiny
 from pipelines import separate_audio, separate_video
 from pipelines.output_folder import exchange
+from test_separate import model_path  # noqa: F401  (the pass-through model fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "passthrough.keras"
-    passthrough(tiny(output_length=2000, sample_rate=22050)).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
