@@ -30,6 +30,7 @@ from fusion.instruments import CODES, instrument
 REPORT = "report.html"
 MIXTURE = "mixture.flac"
 SPECTROGRAM_COLUMNS = 1200  # time columns of a spectrogram picture, whatever the length
+SPECTROGRAM_TOP_HZ = 8000
 DYNAMIC_RANGE_DB = 80
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
@@ -56,14 +57,18 @@ def _pyplot():
 
 
 def spectrogram_db(audio, sample_rate):
-    """``(times_s, freqs_hz, level_db (nb_freqs, nb_times))`` of mono ``(nb_samples,)`` audio, at most
-    :data:`SPECTROGRAM_COLUMNS` time columns (the hop grows with the length)."""
-    from scipy.signal import stft
-
+    """``(times_s, freqs_hz, level_db (nb_freqs, nb_times))`` of mono ``(nb_samples,)`` audio up to
+    :data:`SPECTROGRAM_TOP_HZ`, from at most :data:`SPECTROGRAM_COLUMNS` evenly spaced frames, so the
+    cost and the picture stay the same size whatever the length."""
     n_fft = 2048 if sample_rate > 30000 else 1024
-    hop = max(n_fft // 4, len(audio) // SPECTROGRAM_COLUMNS)
-    freqs, times, spec = stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=max(0, n_fft - hop), boundary=None)
-    return times, freqs, 20 * np.log10(np.abs(spec) + 1e-10)
+    audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
+    nb_columns = min(SPECTROGRAM_COLUMNS, (len(audio) - n_fft) // (n_fft // 4) + 1)
+    starts = np.linspace(0, len(audio) - n_fft, nb_columns).astype(np.int64)
+    frames = np.stack([audio[start:start + n_fft] for start in starts]) * np.hanning(n_fft).astype(np.float32)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = freqs <= SPECTROGRAM_TOP_HZ
+    level = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1))[:, keep].T + 1e-10)
+    return (starts + n_fft / 2) / sample_rate, freqs[keep], level
 
 
 def spectrogram_pictures(tracks, sample_rate):
@@ -76,7 +81,6 @@ def spectrogram_pictures(tracks, sample_rate):
         figure, axis = plt.subplots(figsize=(10, 2.4))
         image = axis.pcolormesh(times, freqs / 1000, level, vmin=top - DYNAMIC_RANGE_DB, vmax=top, cmap="magma",
                                 shading="auto", rasterized=True)
-        axis.set_ylim(0, min(8, freqs[-1] / 1000))
         axis.set_ylabel("kHz")
         axis.set_xlabel("s")
         axis.set_title(name)
