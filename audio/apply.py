@@ -81,6 +81,64 @@ def iter_separate(model, mixture, presence, batch_size=8, progress=False):
                 emitted = end
 
 
+def iter_separate_stream(model, blocks, presence, batch_size=8):
+    """:func:`iter_separate` over a mixture that arrives in blocks: the same windows, the same pieces.
+
+    Only the samples still needed are kept (about one window, plus the last block), so memory does
+    not grow with the length. A regular window is run once the samples after its output are known
+    to exist; at the end of the stream the remaining windows, and the last one moved back to end at
+    the track's end, are run exactly as :func:`window_starts` lays them.
+
+    Args:
+        model, presence, batch_size: as for :func:`iter_separate`.
+        blocks: iterable of float arrays ``(nb_channels, n)`` at the model's rate, in order.
+
+    Yields:
+        ``(start, estimates (K, nb_channels, length))``, tiling the whole stream in order.
+    """
+    sample_rate = model.settings["sample_rate"]
+    output_length, context, input_length = model.output_length, model.context, model.input_length
+    buffer, buffer_start, total = None, 0, 0  # buffer holds samples buffer_start .. total
+    next_start, emitted, pending = 0, 0, []
+
+    def window(start):
+        first = start - context
+        window = np.zeros((input_length, buffer.shape[0]), dtype=np.float32)
+        lo, hi = max(first, buffer_start), min(first + input_length, total)
+        if hi > lo:
+            window[lo - first:hi - first] = buffer[:, lo - buffer_start:hi - buffer_start].T
+        return window
+
+    def run(starts):
+        nonlocal emitted
+        presences = presence_per_window(presence, np.asarray(starts), output_length, sample_rate)
+        inputs = {"mix": np.stack([window(s) for s in starts]), "presence": presences}
+        outputs = np.asarray(model.predict_on_batch(inputs), dtype=np.float32)
+        for start, estimates in zip(starts, outputs):
+            end = min(start + output_length, total)
+            yield emitted, estimates[:, emitted - start:end - start].transpose(0, 2, 1)
+            emitted = end
+
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        buffer = block if buffer is None else np.concatenate([buffer, block], axis=1)
+        total += block.shape[1]
+        while next_start + output_length + context < total:  # more follows this window's output
+            pending.append(next_start)
+            next_start += output_length
+            if len(pending) == batch_size:
+                yield from run(pending)
+                pending = []
+                keep_from = max(0, next_start - context - output_length)  # the last window may move back
+                buffer, buffer_start = buffer[:, keep_from - buffer_start:], keep_from
+    if buffer is None:
+        return
+    final = [int(s) for s in window_starts(total, output_length) if s >= next_start or s == total - output_length]
+    starts = pending + [s for s in final if s not in pending]
+    for first in range(0, len(starts), batch_size):
+        yield from run(starts[first:first + batch_size])
+
+
 def separate(model, mixture, presence, batch_size=8, progress=False):
     """Separate a whole track in memory.
 

@@ -53,3 +53,37 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
 
 def _stft(audio, sample_rate, n_fft):
     return stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=3 * n_fft // 4)[2]
+
+
+def wiener_postfilter_files(mixture_path, stem_paths, iterations=0):
+    """:func:`wiener_postfilter` on files, :data:`BLOCK_S` seconds at a time; each stem file is replaced.
+
+    Args:
+        mixture_path: the mixture (any channels).
+        stem_paths: ``{code: path}`` of mono stems as long as the mixture, at its rate.
+    """
+    import os
+
+    import soundfile
+
+    codes = list(stem_paths)
+    if len(codes) < 2:
+        return
+    with soundfile.SoundFile(mixture_path) as mixture_file:
+        sample_rate, block = mixture_file.samplerate, int(BLOCK_S * mixture_file.samplerate)
+        readers = {code: soundfile.SoundFile(stem_paths[code]) for code in codes}
+        tmp_paths = {code: f"{stem_paths[code]}.wiener.tmp.wav" for code in codes}
+        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, 1, subtype="FLOAT") for code in codes}
+        try:
+            while True:
+                mixture = mixture_file.read(block, dtype="float32", always_2d=True).T
+                if mixture.shape[1] == 0:
+                    break
+                stems = {code: readers[code].read(mixture.shape[1], dtype="float32", always_2d=True).T for code in codes}
+                for code, audio in wiener_postfilter(mixture, stems, sample_rate, iterations).items():
+                    writers[code].write(audio.T)
+        finally:
+            for handle in (*readers.values(), *writers.values()):
+                handle.close()
+    for code in codes:
+        os.replace(tmp_paths[code], stem_paths[code])

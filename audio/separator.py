@@ -60,6 +60,35 @@ class Separator:
         self.sample_rate = self.model.settings["sample_rate"]
         self.batch_size = batch_size
 
+    def separate_stream(self, blocks, sample_rate, presence, indices):
+        """Separate a mixture that arrives in blocks; memory does not grow with its length.
+
+        Args:
+            blocks: iterable of float arrays ``(nb_channels, n)`` at ``sample_rate`` Hz, in order.
+            sample_rate: the mixture's rate; the stems come out at the same rate.
+            presence: ``(K,)`` vector, or a callable ``times_s (n,) -> (n, K)``.
+            indices: vocabulary indices of the instruments to keep (those present anywhere).
+
+        Yields:
+            ``{code: float32 (1, n)}``: the next samples of each kept stem, in order. Together they
+            are about as long as the mixture (the resampler's rounding): cut or pad them to its
+            exact length (:class:`audio.stream.BlockWriter` does).
+        """
+        from audio.apply import iter_separate_stream
+        from audio.stream import StreamResampler
+
+        down = StreamResampler(sample_rate, self.sample_rate, 1)
+        ups = {index: StreamResampler(self.sample_rate, sample_rate, 1) for index in indices}
+
+        def at_model_rate():
+            for block in blocks:
+                yield down.push(np.mean(block, axis=0, keepdims=True))
+            yield down.push(np.zeros((1, 0), np.float32), last=True)
+
+        for _, piece in iter_separate_stream(self.model, at_model_rate(), presence, self.batch_size):
+            yield {CODES[index]: ups[index].push(piece[index]) for index in indices}
+        yield {CODES[index]: ups[index].push(np.zeros((1, 0), np.float32), last=True) for index in indices}
+
     def separate(self, mixture, sample_rate, presence, progress=False):
         """Separate the instruments marked present.
 

@@ -171,8 +171,9 @@ def main(argv=None):
 
     if not args.skip_speed:
         train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
-        sections += ["## Speed and memory\n", "Separation (`python benchmarks/separate_speed.py`), 44.1 kHz stereo "
-                     "input, 3 instruments present, default model:\n", "```",
+        sections += ["## Speed and memory\n", "The separation job (`python benchmarks/separate_speed.py`): a 44.1 kHz stereo "
+                     "file, 3 instruments present, default model, streamed decoding, Wiener post-filter and report "
+                     "included, each length in a fresh process:\n", "```",
                      shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", "",
                      "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",
                      shell([sys.executable, "benchmarks/detect_speed.py"]).strip(), "```", "",

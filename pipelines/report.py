@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-from audio.io import read_audio
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from common.files import atomic_path
@@ -56,25 +56,30 @@ def _pyplot():
     return plt
 
 
-def spectrogram_db(audio, sample_rate):
-    """``(times_s, freqs_hz, level_db (nb_freqs, nb_times))`` of mono ``(nb_samples,)`` audio up to
-    :data:`SPECTROGRAM_TOP_HZ`, from at most :data:`SPECTROGRAM_COLUMNS` evenly spaced frames, so the
-    cost and the picture stay the same size whatever the length."""
-    n_fft = 2048 if sample_rate > 30000 else 1024
-    audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
-    nb_columns = min(SPECTROGRAM_COLUMNS, (len(audio) - n_fft) // (n_fft // 4) + 1)
-    starts = np.linspace(0, len(audio) - n_fft, nb_columns).astype(np.int64)
-    frames = np.stack([audio[start:start + n_fft] for start in starts]) * np.hanning(n_fft).astype(np.float32)
+def spectrogram_db(path):
+    """``(times_s, freqs_hz, level_db (nb_freqs, nb_times))`` of a sound file (channels averaged) up to
+    :data:`SPECTROGRAM_TOP_HZ`, from at most :data:`SPECTROGRAM_COLUMNS` evenly spaced frames read by
+    seeking, so cost and memory stay the same whatever the length."""
+    with soundfile.SoundFile(path) as sound:
+        sample_rate, nb_samples = sound.samplerate, sound.frames
+        n_fft = 2048 if sample_rate > 30000 else 1024
+        nb_columns = max(1, min(SPECTROGRAM_COLUMNS, (nb_samples - n_fft) // (n_fft // 4) + 1))
+        starts = np.linspace(0, max(0, nb_samples - n_fft), nb_columns).astype(np.int64)
+        frames = np.zeros((nb_columns, n_fft), np.float32)
+        for row, start in enumerate(starts):
+            sound.seek(int(start))
+            chunk = sound.read(n_fft, dtype="float32", always_2d=True).mean(axis=1)
+            frames[row, :len(chunk)] = chunk
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     keep = freqs <= SPECTROGRAM_TOP_HZ
-    level = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1))[:, keep].T + 1e-10)
+    level = 20 * np.log10(np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1))[:, keep].T + 1e-10)
     return (starts + n_fft / 2) / sample_rate, freqs[keep], level
 
 
-def spectrogram_pictures(tracks, sample_rate):
-    """``{name: data URI}`` for ``{name: mono audio}``, all on one colour scale (the loudest bin is the top)."""
+def spectrogram_pictures(files):
+    """``{name: data URI}`` for ``{name: sound file}``, all on one colour scale (the loudest bin is the top)."""
     plt = _pyplot()
-    spectra = {name: spectrogram_db(audio, sample_rate) for name, audio in tracks.items()}
+    spectra = {name: spectrogram_db(path) for name, path in files.items()}
     top = max(level.max() for _, _, level in spectra.values())
     pictures = {}
     for name, (times, freqs, level) in spectra.items():
@@ -141,12 +146,9 @@ def write_separation_report(folder):
     except (OSError, ValueError) as error:
         raise AvsepError(f"{folder} holds no readable manifest.json ({type(error).__name__}); nothing to report")
     rate = manifest["sample_rate"]
-    tracks = {}
-    if (folder / MIXTURE).exists():
-        tracks["mixture"] = read_audio(folder / MIXTURE, rate, nb_channels=1)[0][0]
-    for stem in manifest["stems"]:
-        tracks[Path(stem).stem] = read_audio(folder / stem, rate, nb_channels=1)[0][0]
-    pictures = spectrogram_pictures(tracks, rate) if tracks else {}
+    files = {"mixture": folder / MIXTURE} if (folder / MIXTURE).exists() else {}
+    files.update({Path(stem).stem: folder / stem for stem in manifest["stems"]})
+    pictures = spectrogram_pictures(files) if files else {}
     presence = manifest["presence"]
     strip = None
     if presence.get("keyframes") and Path(manifest["input"]).exists():

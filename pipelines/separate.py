@@ -2,13 +2,15 @@
 
 ``separate_media`` is what ``python -m pipelines.separate_video`` and ``separate_audio`` run:
 
-1. read the mixture (any audio file, or a video's soundtrack) at its own rate;
-2. get presence: hand-given codes, a presence JSON, or the detector on the video's frames;
-3. separate with the Wave-U-Net, one presence vector per output window;
-4. write ``OUT/<code>.wav`` for each present instrument (input rate, exact length, aligned),
-   optionally ``OUT/<code>.mp4`` (the original picture with that stem as sound), and
-   ``OUT/mixture.flac``, ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`)
-   last, all in a staging folder published in one step (:mod:`pipelines.output_folder`).
+1. get presence: hand-given codes, a presence JSON, or the detector on the video's frames;
+2. decode the soundtrack block by block from ffmpeg's pipe (``audio.stream``), resample each
+   block to the model's rate, separate window by window and write each present instrument's
+   stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
+   mixture (``OUT/mixture.flac``): memory does not grow with the length;
+3. optionally re-estimate the stems with a Wiener filter, 30 s at a time (``audio.postfilter``),
+   and write ``OUT/<code>.mp4`` (the original picture with that stem as sound);
+4. write ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`) last, all in a
+   staging folder published in one step (:mod:`pipelines.output_folder`).
 """
 import hashlib
 import subprocess
@@ -16,11 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from audio.io import read_audio, write_audio, zero_non_finite
+import numpy as np
+from tqdm import tqdm
+
+from audio.io import zero_non_finite
+from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
 from common.files import atomic_path, write_json
-from fusion.instruments import parse_codes
+from fusion.instruments import CODES, parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
 from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
 from pipelines.report import MIXTURE, REPORT, write_separation_report
@@ -90,6 +96,48 @@ def check_decoded_length(media, nb_samples, sample_rate, allow_partial=False):
     return [message]
 
 
+def decode_and_separate(stream, separator, presence, indices, folder, progress=False):
+    """Decode ``stream`` block by block into ``folder``: ``mixture.flac`` and ``<code>.wav`` per index.
+
+    Non-finite input samples are set to 0 on the way; returns how many there were. Every file
+    ends exactly as long as the decoded input.
+    """
+    from audio.stream import BlockWriter
+
+    sample_rate, nb_bad = stream.sample_rate, 0
+    mixture_writer = BlockWriter(folder / MIXTURE, sample_rate, stream.nb_channels)
+    writers = {CODES[i]: BlockWriter(folder / f"{CODES[i]}.wav", sample_rate, 1) for i in indices}
+
+    def decoded():
+        nonlocal nb_bad
+        for block in stream:
+            block, bad = zero_non_finite(block)
+            nb_bad += bad
+            mixture_writer.write(block)
+            yield block
+
+    duration = probe_media(stream.path).duration_s or None
+    with tqdm(total=round(duration, 2) if duration else None, unit="s", disable=not progress, desc="separating",
+              leave=False) as bar:
+        if writers:
+            window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
+            for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices):
+                for code, block in pieces.items():
+                    writers[code].write(block)
+                advance(bar, next(iter(pieces.values())).shape[1] / sample_rate)
+        else:
+            for block in decoded():
+                advance(bar, block.shape[1] / sample_rate)
+    for writer in (mixture_writer, *writers.values()):
+        writer.finish(stream.nb_samples)
+    return nb_bad
+
+
+def advance(bar, seconds):
+    """Move a progress bar in seconds of media, never past its total (a probed, rounded duration)."""
+    bar.update(round(min(seconds, bar.total - bar.n) if bar.total else seconds, 2))
+
+
 def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False,
                    allow_partial=False, wiener=False):
     """Separate one media file into ``out_dir``, published in one step (see :mod:`pipelines.output_folder`).
@@ -109,39 +157,35 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     """
     out_dir = Path(out_dir)
     check_output(out_dir, force)
-    timings, started = {}, time.monotonic()
-    mixture, sample_rate = read_audio(media)
-    mixture, nb_bad = zero_non_finite(mixture)
-    warnings = check_decoded_length(media, mixture.shape[1], sample_rate, allow_partial)
-    warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    timings["read_s"] = time.monotonic() - started
     if videos and not probe_media(media).has_video:
         raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")
-
-    started = time.monotonic()
-    window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
-    stems = separator.separate(mixture, sample_rate, window_presence, progress=progress)
-    if wiener:
-        from audio.postfilter import wiener_postfilter
-
-        stems = wiener_postfilter(mixture, stems, sample_rate)
-    timings["separate_s"] = time.monotonic() - started
-
-    started = time.monotonic()
+    timings, started = {}, time.monotonic()
+    stream = AudioStream(media)
+    sample_rate = stream.sample_rate
+    indices = [int(i) for i in np.flatnonzero((presence.values >= DEFAULT_THRESHOLD).any(axis=0))]
+    codes = [CODES[i] for i in indices]
     with staging_folder(out_dir) as staging:
-        for code, audio in stems.items():
-            write_audio(staging / f"{code}.wav", audio, sample_rate)
-            if videos:
+        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, progress)
+        nb_samples = stream.nb_samples
+        warnings = check_decoded_length(media, nb_samples, sample_rate, allow_partial)
+        warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if wiener:
+            from audio.postfilter import wiener_postfilter_files
+
+            wiener_postfilter_files(staging / MIXTURE, {code: staging / f"{code}.wav" for code in codes})
+        timings["separate_s"] = time.monotonic() - started
+        started = time.monotonic()
+        if videos:
+            for code in codes:
                 write_stem_video(media, staging / f"{code}.wav", staging / f"{code}.mp4")
-        write_audio(staging / MIXTURE, mixture, sample_rate)  # for the report's player, beside the stems
         timings["write_s"] = time.monotonic() - started
         manifest = {
-            "input": str(media), "sample_rate": sample_rate, "nb_samples": int(mixture.shape[1]),
-            "duration_s": mixture.shape[1] / sample_rate, "stems": sorted(f"{code}.wav" for code in stems),
+            "input": str(media), "sample_rate": sample_rate, "nb_samples": int(nb_samples),
+            "duration_s": nb_samples / sample_rate, "stems": sorted(f"{code}.wav" for code in codes),
             "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
-            "instruments": list(stems), "presence": {"source": presence.meta.get("source"), **presence.to_json()},
+            "instruments": codes, "presence": {"source": presence.meta.get("source"), **presence.to_json()},
             "model": model_fingerprint(separator), "postfilter": "wiener (norbert soft masks)" if wiener else None,
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "warnings": warnings,

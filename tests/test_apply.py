@@ -87,3 +87,19 @@ def test_presence_may_change_from_window_to_window():
     assert np.allclose(seen_times, (np.arange(3) * O + O / 2) / 22050)
     assert np.all(estimates[0, 0, :O] > 0) and np.all(estimates[0, 0, O:] == 0)
     assert np.all(estimates[2, 0, :O] == 0) and np.all(estimates[2, 0, O:] > 0)
+
+
+@pytest.mark.parametrize("nb_samples, block", [(150, 40), (307, 307), (1000, 1), (2500, 333), (3070, 5000),
+                                                (2456, 97)])
+def test_streamed_separation_equals_separation_in_memory(model, nb_samples, block):
+    from audio.apply import iter_separate_stream
+
+    mixture = np.random.default_rng(nb_samples).normal(0, 0.3, (1, nb_samples)).astype(np.float32)
+    timeline = lambda times: np.where(times[:, None] < 0.02, VN_VC, presence_vector(("vc",)))  # noqa: E731
+    expected = separate(model, mixture, timeline, batch_size=3)
+    blocks = (mixture[:, i:i + block] for i in range(0, nb_samples, block))
+    pieces = list(iter_separate_stream(model, blocks, timeline, batch_size=3))
+    assert [start for start, _ in pieces] == sorted(start for start, _ in pieces) and pieces[0][0] == 0
+    streamed = np.concatenate([piece for _, piece in pieces], axis=-1)
+    assert streamed.shape == expected.shape
+    np.testing.assert_allclose(streamed, expected, atol=1e-5)
