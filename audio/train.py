@@ -50,8 +50,8 @@ def learning_rate(training):
 def distribution_scope():
     """A scope for building the model across the accelerators at hand, or a no-op with one device.
 
-    TensorFlow: TPUStrategy where a TPU is, MirroredStrategy for several GPUs. JAX: Keras'
-    distribution API (data parallel) over several devices.
+    TensorFlow: TPUStrategy where a TPU is, MirroredStrategy for several GPUs (or several logical
+    CPU devices). JAX: Keras' distribution API (data parallel) over several devices.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -62,8 +62,11 @@ def distribution_scope():
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
             return tf.distribute.TPUStrategy(resolver).scope()
-        if len(tf.config.list_logical_devices("GPU")) > 1:
+        gpus, cpus = tf.config.list_logical_devices("GPU"), tf.config.list_logical_devices("CPU")
+        if len(gpus) > 1:
             return tf.distribute.MirroredStrategy().scope()
+        if not gpus and len(cpus) > 1:  # logical CPU devices, as tests configure them
+            return tf.distribute.MirroredStrategy([device.name for device in cpus]).scope()
     elif backend == "jax":
         devices = keras.distribution.list_devices()
         if len(devices) > 1:
