@@ -192,7 +192,18 @@ def save_model(model, run_dir, config, state, data_description):
     write_json(run_dir / "model.json", {
         "config": model.settings, "vocabulary": list(CODES), "sample_rate": model.settings["sample_rate"],
         "training": config["training"], "data": data_description, "steps": state["step"],
-        "validation_sdr_db": state["best_sdr"], "command": " ".join(sys.argv)})
+        "validation_sdr_db": state["best_sdr"], "wall_time_s": round(state.get("wall_time_s", 0.0)),
+        "machine": machine_description(), "command": " ".join(sys.argv)})
+
+
+def machine_description():
+    """Where training ran: the backend and its devices, and the host's cores."""
+    import os
+    import platform
+
+    devices = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
+    return {"backend": keras.backend.backend(), "devices": [str(d) for d in devices] or None,
+            "cpu_cores": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}"}
 
 
 def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True):
@@ -221,6 +232,7 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     batches = Prefetcher(sampler, state["step"])
     losses, started = [], time.monotonic()
     bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training")
+    clock = time.monotonic()
     while state["step"] < last_step and not state.get("stopped_early"):
         inputs, targets = batches.next()
         losses.append(float(model.train_on_batch(inputs, targets)))
@@ -239,6 +251,8 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
         if validation_tracks and step % training["validate_every"] == 0:
             _validate(model, run_dir, config, state, validation_tracks, log, data_description)
             started = time.monotonic()  # throughput counts training steps only
+        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.monotonic() - clock  # summed over resumes
+        clock = time.monotonic()
         if step % training["checkpoint_every"] == 0 or step == last_step:
             save_checkpoint(model, run_dir, state)
     bar.close()

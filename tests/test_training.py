@@ -85,6 +85,7 @@ def test_training_writes_a_loadable_model_and_card(dataset, tmp_path):
     assert model.settings["sample_rate"] == SR
     card = json.loads((tmp_path / "model.json").read_text())
     assert card["vocabulary"][:3] == ["vn", "va", "vc"] and card["config"]["nb_levels"] == 3
+    assert card["wall_time_s"] >= 0 and card["machine"]["cpu_cores"] >= 1
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if "loss" in l] == [1, 2, 3, 4]
     assert sum("validation_sdr" in l for l in lines) == 2
