@@ -75,7 +75,7 @@ class Separator:
             exact length (:class:`audio.stream.BlockWriter` does).
         """
         from audio.apply import iter_separate_stream
-        from audio.stream import StreamResampler
+        from audio.stream import StreamResampler, prefetch
 
         down = StreamResampler(sample_rate, self.sample_rate, 1)
         ups = {index: StreamResampler(self.sample_rate, sample_rate, 1) for index in indices}
@@ -85,7 +85,7 @@ class Separator:
                 yield down.push(np.mean(block, axis=0, keepdims=True))
             yield down.push(np.zeros((1, 0), np.float32), last=True)
 
-        for _, piece in iter_separate_stream(self.model, at_model_rate(), presence, self.batch_size):
+        for _, piece in iter_separate_stream(self.model, prefetch(at_model_rate()), presence, self.batch_size):
             yield {CODES[index]: ups[index].push(piece[index]) for index in indices}
         yield {CODES[index]: ups[index].push(np.zeros((1, 0), np.float32), last=True) for index in indices}
 

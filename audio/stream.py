@@ -4,10 +4,12 @@
 ``(nb_channels, block)`` at the file's own rate; :class:`StreamResampler` resamples a stream of
 blocks with libsoxr's streaming resampler (the same filter as :func:`audio.io.resample`, its
 delay handled inside); :class:`BlockWriter` writes blocks to a file and fixes its exact length
-at the end.
+at the end; :func:`prefetch` runs a stream's production in a background thread.
 """
+import queue
 import struct
 import subprocess
+import threading
 
 import numpy as np
 import soundfile
@@ -144,3 +146,30 @@ class BlockWriter:
         elif self.written > nb_samples:
             self.file.truncate(nb_samples)
         self.file.close()
+
+
+def prefetch(iterable, size=2):
+    """Iterate ``iterable`` in a background thread, up to ``size`` items ahead, keeping the order.
+
+    Decoding and resampling (ffmpeg's pipe, libsoxr: both release the GIL) then run while the
+    model computes, so the job keeps both cores busy. An exception in the background is raised
+    here, at the item where it happened.
+    """
+    items, done = queue.Queue(maxsize=size), object()
+
+    def produce():
+        try:
+            for item in iterable:
+                items.put((item, None))
+        except BaseException as error:  # noqa: BLE001  (handed to the consumer)
+            items.put((None, error))
+        items.put((done, None))
+
+    threading.Thread(target=produce, daemon=True, name="avsep-prefetch").start()
+    while True:
+        item, error = items.get()
+        if error is not None:
+            raise error
+        if item is done:
+            return
+        yield item

@@ -149,3 +149,40 @@ def test_real_urmp_excerpt_is_read_exactly():
     audio, native = read_audio(path)
     assert native == rate == 48000
     np.testing.assert_allclose(audio, expected.T, atol=1e-7)
+
+
+def test_prefetch_keeps_order_runs_ahead_in_another_thread_and_passes_errors_on():
+    import threading
+
+    from audio.stream import prefetch
+
+    threads = []
+
+    def produce():
+        for value in range(5):
+            threads.append(threading.current_thread().name)
+            yield value
+        raise ValueError("broken at the end")
+
+    got = []
+    with pytest.raises(ValueError, match="broken at the end"):
+        for value in prefetch(produce()):
+            got.append(value)
+    assert got == [0, 1, 2, 3, 4]
+    assert set(threads) == {"avsep-prefetch"} and threading.current_thread().name not in threads
+
+
+def test_audio_stream_decodes_blocks_equal_to_whole_decoding(tmp_path):
+    from audio.stream import AudioStream, BlockWriter
+
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 48000 * 3 + 17)).astype(np.float32)
+    write_audio(tmp_path / "in.wav", audio, 48000)
+    stream = AudioStream(tmp_path / "in.wav", block_s=0.7)
+    blocks = list(stream)
+    assert stream.sample_rate == 48000 and stream.nb_channels == 2 and stream.nb_samples == audio.shape[1]
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), audio)
+    writer = BlockWriter(tmp_path / "out.wav", 48000, 2)
+    for block in blocks:
+        writer.write(block)
+    writer.finish(audio.shape[1] - 100)
+    np.testing.assert_array_equal(read_audio(tmp_path / "out.wav")[0], audio[:, :-100])
