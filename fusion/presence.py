@@ -80,7 +80,18 @@ class Presence:
         """Read a presence JSON; a malformed one is a one-line :class:`ConfigError`."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"no such presence file: {path}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"presence file {path} is not valid: {error}") from None
+        return cls.from_text(text, path)
+
+    @classmethod
+    def from_text(cls, text, path="<text>"):
+        """Presence from the JSON text of :meth:`to_json`; ``path`` names it in errors."""
+        try:
+            data = json.loads(text)
             if list(data["instruments"]) != list(CODES):
                 raise ConfigError(f"presence file {path} lists instruments {data['instruments']}, "
                                   f"expected the vocabulary {list(CODES)}")
@@ -91,8 +102,6 @@ class Presence:
             hop_s = timeline["hop_s"]
             if isinstance(hop_s, bool) or not isinstance(hop_s, (int, float)):
                 raise ValueError(f"hop_s must be a number, got {hop_s!r}")
-        except FileNotFoundError:
-            raise ConfigError(f"no such presence file: {path}") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError, AttributeError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
             raise ConfigError(f"presence file {path} is not valid: {detail}") from None

@@ -7,8 +7,11 @@ Each piece folder (``NN_Title_codes``) is one item: its ``Vid_`` video when ther
 
 The same command runs on a laptop and on a cluster: a local Ray instance sized to the machine by
 default, or the cluster at ``--address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``). Every
-node needs the project installed at the same path. Workers are actors (``ActorPoolStrategy``)
-that load the detector and the separator once. Results stream back per item into
+node needs the project installed at the same path. Items stream through two stages of actors
+(``ActorPoolStrategy``): detection (one actor; frames to presence, on a GPU with
+``--gpus-per-worker``; the detector loads only when an item is a video to look at) and separation
+(``--workers`` actors sized to the CPUs, the separator loaded once each), so a cluster with a few
+GPUs and many CPUs keeps both busy. Results stream back per item into
 ``OUT/summary.csv`` (done, skipped, failed with a one-line reason) with progress in seconds of
 media. A corrupt file fails its item; a worker that crashes fails its item without a retry
 (``max_task_retries=0``: a crash is rarely transient here, and each retry costs a model load)
@@ -20,6 +23,7 @@ on that item.
 """
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -77,14 +81,51 @@ def media_seconds(path):
         return 0.0
 
 
-class SeparationWorker:
-    """A Ray Data actor: loads the separator (and detector) once, then separates items one by one."""
+class DetectionWorker:
+    """Stage 1, a Ray Data actor: each item's presence, detected in its video or read from its name.
 
-    def __init__(self, out_dir, model, detector, use_labels, threads, wiener=True):
+    The detector loads the first time an item needs it (an audio-only tree never loads it), on the
+    GPU when the actor was given one. A failure marks the row; stage 2 passes it on.
+    """
+
+    def __init__(self, detector, use_labels, threads):
+        self.detector_weights, self.use_labels, self.threads = detector, use_labels, threads
+        self.detector = None
+
+    def _detector(self):
+        if self.detector is None:
+            from vision.detector import Detector
+
+            self.detector = Detector(self.detector_weights, threads=self.threads)
+        return self.detector
+
+    def __call__(self, batch):
+        from fusion.presence import Presence
+        from vision.detect_instruments import detect_video
+
+        presences, reasons, seconds = [], [], []
+        for media, codes, is_video in zip(batch["media"], batch["codes"], batch["is_video"]):
+            started, presence, reason = time.monotonic(), "", ""
+            try:
+                if bool(is_video) and not self.use_labels:
+                    detected = detect_video(Path(str(media)), self._detector())
+                else:
+                    detected = Presence.constant(tuple(str(codes).split(",")), source="folder name")
+                presence = json.dumps(detected.to_json())
+            except Exception as error:  # noqa: BLE001  (a failure stays with its item)
+                reason = f"detection failed: {_one_line(error)}"
+            presences.append(presence)
+            reasons.append(reason)
+            seconds.append(time.monotonic() - started)
+        return {**batch, "presence": presences, "detection_error": reasons, "detection_s": seconds}
+
+
+class SeparationWorker:
+    """Stage 2, a Ray Data actor: loads the separator once, then separates items with stage 1's presence."""
+
+    def __init__(self, out_dir, model, threads, wiener=True):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        self.out_dir, self.use_labels, self.wiener = Path(out_dir), use_labels, wiener
-        self.detector_weights, self.threads = detector, threads
-        self.detector, self.startup_error = None, None
+        self.out_dir, self.wiener, self.startup_error = Path(out_dir), wiener, None
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
             self.separator = self._load_separator(model, threads)
         except Exception as error:  # noqa: BLE001
@@ -102,46 +143,33 @@ class SeparationWorker:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         return Separator(model or None)
 
-    def _detector(self):
-        """The detector, loaded the first time an item needs it (audio-only trees never load it)."""
-        if self.detector is None:
-            from vision.detector import Detector
-
-            self.detector = Detector(self.detector_weights, threads=self.threads)
-        return self.detector
-
     def __call__(self, batch):
+        from fusion.presence import Presence
+        from pipelines.separate import separate_media
+
         rows = {field: [] for field in SUMMARY_FIELDS}
-        for name, media, codes, is_video, seconds in zip(batch["name"], batch["media"], batch["codes"],
-                                                         batch["is_video"], batch["media_s"]):
-            started = time.monotonic()
-            item = Item(str(name), Path(str(media)), tuple(str(codes).split(",")), bool(is_video), float(seconds))
-            if os.environ.get(CRASH_VARIABLE) == item.name:
+        for name, media, seconds, presence, detection_error, detection_s in zip(
+                batch["name"], batch["media"], batch["media_s"], batch["presence"], batch["detection_error"],
+                batch["detection_s"]):
+            started, name = time.monotonic(), str(name)
+            if os.environ.get(CRASH_VARIABLE) == name:
                 os._exit(3)  # fault injection for tests: the worker dies without a word
             status, instruments, reason = "done", "", ""
             try:
+                if detection_error:
+                    raise AvsepError(str(detection_error))
                 if self.startup_error:
                     raise AvsepError(self.startup_error)
-                instruments = ",".join(self._process(item))
+                manifest = separate_media(Path(str(media)), self.out_dir / name, self.separator,
+                                          Presence.from_text(str(presence)), force=True, wiener=self.wiener)
+                instruments = ",".join(manifest["instruments"])
             except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
                 status, reason = "failed", _one_line(error)
-            for field, value in zip(SUMMARY_FIELDS, (item.name, str(item.media), status, instruments, reason,
-                                                     f"{time.monotonic() - started:.1f}", item.seconds)):
+            took = time.monotonic() - started + float(detection_s)
+            for field, value in zip(SUMMARY_FIELDS, (name, str(media), status, instruments, reason, f"{took:.1f}",
+                                                     float(seconds))):
                 rows[field].append(value)
         return rows
-
-    def _process(self, item):
-        from fusion.presence import Presence
-        from pipelines.separate import separate_media
-        from vision.detect_instruments import detect_video
-
-        if item.is_video and not self.use_labels:
-            presence = detect_video(item.media, self._detector())
-        else:
-            presence = Presence.constant(item.codes, source="folder name")
-        manifest = separate_media(item.media, self.out_dir / item.name, self.separator, presence, force=True,
-                                  wiener=self.wiener)
-        return manifest["instruments"]
 
 
 def _one_line(error):
@@ -186,20 +214,28 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
     try:
         total_cpus = ray.cluster_resources().get("CPU", 1)
         workers = workers or max(1, min(len(items), int(total_cpus)))
-        cpus_per_worker = total_cpus / workers  # fractional when asked for more workers than CPUs: never a hang
+        # one detection actor beside the separation actors; fractional CPU shares, so the pools
+        # always fit the cluster (asking for more than there is would hang)
+        detection_cpus = min(1.0, total_cpus / (workers + 1))
+        cpus_per_worker = (total_cpus - detection_cpus) / workers
         context = ray.data.DataContext.get_current()
         context.max_errored_blocks = len(items)  # a crashed item fails alone; the rest goes on
         context.enable_progress_bars = False
         dataset = ray.data.from_items([{"name": i.name, "media": str(i.media), "codes": ",".join(i.codes),
                                         "is_video": i.is_video, "media_s": i.seconds} for i in items], override_num_blocks=len(items))
-        results = dataset.map_batches(
-            # one item in flight per actor (Ray's default queues 2): when a worker dies, only its item fails
+        # one item in flight per actor (Ray's default queues 2): when a worker dies, only its item fails
+        presences = dataset.map_batches(
+            DetectionWorker, batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
+            fn_constructor_kwargs={"detector": str(detector), "use_labels": use_labels,
+                                   "threads": max(1, int(detection_cpus))},
+            num_cpus=detection_cpus, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
+        results = presences.map_batches(
             SeparationWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
-                                   "detector": str(detector), "use_labels": use_labels, "wiener": wiener,
-                                   "threads": max(1, int(cpus_per_worker))},
-            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
+                                   "wiener": wiener, "threads": max(1, int(cpus_per_worker))},
+            num_cpus=cpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
         with tqdm(total=round(sum(i.seconds for i in items), 1), unit="s", desc="batch",
                   disable=not progress) as bar:
@@ -229,7 +265,7 @@ def get_parser():
     parser.add_argument("--out", type=Path, default=Path("separated"), help="output folder (default: separated/)")
     parser.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local one)")
     parser.add_argument("--workers", type=int, help="actors (default: one per CPU, at most one per item)")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0)
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs for the detection actor")
     parser.add_argument("--detector", default=DEFAULT_WEIGHTS, help="ultralytics weights for videos")
     parser.add_argument("--labels", action="store_true", help="take instruments from folder names, not the picture")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")

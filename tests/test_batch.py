@@ -1,5 +1,6 @@
 """pipelines.batch on Ray Data: a local instance, and a head started on loopback with `ray start`."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -118,3 +119,20 @@ def test_an_audio_only_tree_needs_no_detector_and_a_worker_that_cannot_start_fai
     assert main([str(root), "--out", str(tmp_path / "out2"), "--model", str(broken), "--workers", "1"]) == 1
     summary = read_summary(tmp_path / "out2")
     assert len(summary) == 2 and all("could not start" in row["reason"] for row in summary.values())
+
+
+@pytest.mark.slow
+def test_videos_go_through_the_detection_stage_and_failures_stay_with_their_items(tree, tmp_path, model_path):  # noqa: F811
+    from vision.ultralytics_offline import load_yolo
+
+    weights = tmp_path / "tiny.pt"
+    load_yolo("yolov8n.yaml").save(weights)  # untrained: it sees nothing in the test pattern
+    out = tmp_path / "out"
+    assert main([str(tree), "--out", str(out), "--model", str(model_path), "--detector", str(weights),
+                 "--workers", "1"]) == 1
+    summary = read_summary(out)
+    assert summary["02_Broken_tpt"]["status"] == "failed" and "cannot decode" in summary["02_Broken_tpt"]["reason"]
+    assert {summary[n]["status"] for n in ("01_Good_vn_vc", "03_Other_fl", "04_Film_vn_va", "05_Crash_vc")} == {"done"}
+    film = json.loads((out / "04_Film_vn_va" / "manifest.json").read_text())
+    assert film["presence"]["source"] == "video" and film["presence"]["detector"]["weights"] == str(weights)
+    assert json.loads((out / "01_Good_vn_vc" / "manifest.json").read_text())["instruments"] == ["vn", "vc"]
