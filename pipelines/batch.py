@@ -6,8 +6,10 @@ Each piece folder (``NN_Title_codes``) is one item: its ``Vid_`` video when ther
 ``separate_video`` writes them (each file atomic, the manifest last).
 
 The same command runs on a laptop and on a cluster: a local Ray instance sized to the machine by
-default, or the cluster at ``--address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``). Every
-node needs the project installed at the same path. Items stream through two stages of actors
+default, or the cluster at ``--address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``). On a
+cluster the code is shipped with the job (Ray's ``runtime_env`` ``working_dir``: this checkout
+without ``.venv``, caches and tests), so nodes need the Python environment and the media and
+output paths, not this checkout. Items stream through two stages of actors
 (``ActorPoolStrategy``): detection (one actor; frames to presence, on a GPU with
 ``--gpus-per-worker``; the detector loads only when an item is a video to look at) and separation
 (``--workers`` actors sized to the CPUs, the separator loaded once each), so a cluster with a few
@@ -42,6 +44,9 @@ from vision.detector import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CRASH_VARIABLE = "AVSEP_CRASH_ON_ITEM"
+# what the cluster's workers do not need of the checkout (Ray uploads the rest as the job's working_dir)
+WORKING_DIR_EXCLUDES = [".git", ".venv", ".cache", "runs", "separated", "evaluation", "presence", "tests", "*.egg-info",
+                        "__pycache__"]
 SUMMARY_FIELDS = ("item", "media", "status", "instruments", "reason", "seconds", "media_s")
 
 
@@ -190,16 +195,20 @@ def start_ray(address, gpus_per_worker):
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # single node: Ray then uses 127.0.0.1
     import ray
 
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     for variable in (CRASH_VARIABLE, "KERAS_BACKEND", "AVSEP_CACHE_DIR"):
         if os.environ.get(variable):
             env[variable] = os.environ[variable]
     if not gpus_per_worker:
         env["CUDA_VISIBLE_DEVICES"] = ""  # CPU-only actors must not grab a node's GPUs
+    if address:  # the code travels with the job: nodes need the environment, not this checkout
+        runtime_env = {"env_vars": env, "working_dir": str(ROOT), "excludes": WORKING_DIR_EXCLUDES}
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        runtime_env = {"env_vars": env}
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env={"env_vars": env}, **({} if address else {"num_cpus": os.cpu_count()}))
+                 runtime_env=runtime_env, **({} if address else {"num_cpus": os.cpu_count()}))
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise AvsepError(f"cannot reach a Ray cluster at {address}: {str(error).splitlines()[0]}") from None
     return ray
@@ -221,19 +230,20 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
         context = ray.data.DataContext.get_current()
         context.max_errored_blocks = len(items)  # a crashed item fails alone; the rest goes on
         context.enable_progress_bars = False
-        dataset = ray.data.from_items([{"name": i.name, "media": str(i.media), "codes": ",".join(i.codes),
+        dataset = ray.data.from_items([{"name": i.name, "media": str(i.media.resolve()), "codes": ",".join(i.codes),
                                         "is_video": i.is_video, "media_s": i.seconds} for i in items], override_num_blocks=len(items))
         # one item in flight per actor (Ray's default queues 2): when a worker dies, only its item fails
         presences = dataset.map_batches(
             DetectionWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
-            fn_constructor_kwargs={"detector": str(detector), "use_labels": use_labels,
+            fn_constructor_kwargs={"detector": str(Path(detector).resolve()) if Path(detector).exists() else str(detector),
+                                   "use_labels": use_labels,
                                    "threads": max(1, int(detection_cpus))},
             num_cpus=detection_cpus, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
         results = presences.map_batches(
             SeparationWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
-            fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(model or ""),
+            fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(Path(model).resolve()) if model else "",
                                    "wiener": wiener, "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()

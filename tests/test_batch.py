@@ -16,6 +16,7 @@ from test_separate import model_path  # noqa: F401  (the pass-through model fixt
 
 pytest.importorskip("ray")
 RAY = str(Path(sys.executable).parent / "ray")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_mix(root, name, seconds=1.0):
@@ -69,14 +70,16 @@ def test_local_ray_isolates_corrupt_files_and_crashes_then_resumes(tree, tmp_pat
 
 @pytest.fixture
 def loopback_head(tmp_path, monkeypatch):
-    """A Ray head started by `ray start` on 127.0.0.1, stopped afterwards."""
+    """A Ray head started by `ray start` on 127.0.0.1 from a copy of the checkout elsewhere, stopped afterwards."""
     port = 6400 + os.getpid() % 500
     # Ray swaps 127.0.0.1 for the machine's LAN address unless told the cluster is one machine;
     # the head, the CLI and this driver all stay on loopback.
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    env = {**os.environ}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "runs", "*.pyc"))
     subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--disable-usage-stats",
-                    "--include-dashboard=false"], env=env, check=True, capture_output=True)
+                    "--include-dashboard=false"], env=env, cwd=copy, check=True, capture_output=True)
     try:
         yield f"127.0.0.1:{port}"
     finally:
