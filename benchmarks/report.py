@@ -182,6 +182,9 @@ def main(argv=None):
                      "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),
                      "```", "", "Input pipelines at the original windows (`python benchmarks/input_speed.py`):\n",
                      "```", shell([sys.executable, "benchmarks/input_speed.py"]).strip(), "```", ""]
+        sections += ["Batch throughput on Ray (`python benchmarks/batch_speed.py`), local and on a two-node "
+                     "loopback cluster, and both stages on videos:\n", "```",
+                     shell([sys.executable, "benchmarks/batch_speed.py", "--items", "4"]).strip(), "```", ""]
         if SAMPLES.exists():
             sections += ["Rendering training data from recorded samples (`python benchmarks/render_speed.py`, "
                          "the Philharmonia notes in ../shared, 2 workers, 30 s pieces, room included):\n", "```",
