@@ -175,7 +175,8 @@ def write_separation_report(folder):
 def _provenance_rows(manifest):
     model, detector = manifest["model"], manifest["presence"].get("detector") or {}
     rows = [("model", f"{Path(model['path']).name} (config sha256 {model['config_sha256']})"),
-            ("presence source", manifest["presence"].get("source") or "")]
+            ("presence source", manifest["presence"].get("source") or ""),
+            ("post-filter", manifest.get("postfilter") or "none")]
     if detector:
         rows.append(("detector", f"{Path(str(detector.get('weights'))).name}, confidence {detector.get('confidence')}"))
     rows += [(f"time: {name}", f"{seconds:.2f} s") for name, seconds in manifest.get("timings", {}).items()]
