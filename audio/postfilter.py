@@ -3,16 +3,17 @@
 What Open-Unmix does after its network, with sigsep's ``norbert``: the power spectrograms of
 the estimates become the source models of a Wiener filter (soft masks, each source's share of
 the power in each bin, optionally refined by ``iterations`` EM passes) applied to the mixture's STFT. The filtered stems add up to the
-mixture; each keeps the mixture's phase where it dominates. Long inputs are filtered in blocks of
+mixture; each keeps the mixture's phase where it dominates. The STFT is the NMF baseline's
+(``audio.nmf.spectrogram``: 93 ms Hann windows, 75% overlap). Long inputs are filtered in blocks of
 :data:`BLOCK_S` seconds, so memory stays bounded.
 
 All arrays are float32 ``(nb_channels, nb_samples)`` at one rate; the stems are mono.
 """
 import numpy as np
-from scipy.signal import istft, stft
+
+from audio.nmf import inverse, spectrogram
 
 BLOCK_S = 30.0
-WINDOW_S = 0.093  # 4096 samples at 44.1 kHz
 
 
 def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
@@ -35,24 +36,18 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
     if len(codes) < 2:  # one source explains the whole mixture: nothing to share out
         return stems
     nb_samples = mixture.shape[1]
-    n_fft = 2 ** int(round(np.log2(WINDOW_S * sample_rate)))
     block = int(BLOCK_S * sample_rate)
     mono = mixture.mean(axis=0)
     out = {code: np.zeros((1, nb_samples), np.float32) for code in codes}
     for start in range(0, nb_samples, block):
         stop = min(nb_samples, start + block)
-        mix_spec = _stft(mono[start:stop], sample_rate, n_fft)  # (nb_bins, nb_frames)
-        models = np.stack([np.abs(_stft(stems[c][0, start:stop], sample_rate, n_fft)) ** 2 for c in codes], axis=-1)
+        mix_spec = spectrogram(mono[start:stop], sample_rate)  # (nb_bins, nb_frames)
+        models = np.stack([np.abs(spectrogram(stems[c][0, start:stop], sample_rate)) ** 2 for c in codes], axis=-1)
         filtered = norbert.wiener(models.transpose(1, 0, 2)[:, :, None, :], mix_spec.T[:, :, None],
                                   iterations=iterations)  # (nb_frames, nb_bins, 1, nb_sources)
         for index, code in enumerate(codes):
-            audio = istft(filtered[:, :, 0, index].T, fs=sample_rate, nperseg=n_fft, noverlap=3 * n_fft // 4)[1]
-            out[code][0, start:stop] = np.pad(audio, (0, max(0, stop - start - len(audio))))[: stop - start]
+            out[code][0, start:stop] = inverse(filtered[:, :, 0, index].T, sample_rate, stop - start)
     return out
-
-
-def _stft(audio, sample_rate, n_fft):
-    return stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=3 * n_fft // 4)[2]
 
 
 def wiener_postfilter_files(mixture_path, stem_paths, iterations=0):
