@@ -41,3 +41,8 @@ class InvalidNameError(AvsepError):
 
 class ConfigError(AvsepError):
     """A configuration file (class map, model config) that cannot be used."""
+
+
+def one_line(error):
+    """An exception as one line of text: its message's first line, or its type's name."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

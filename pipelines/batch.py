@@ -35,7 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, run_cli
-from common.errors import AvsepError, InvalidNameError, UnknownInstrumentError
+from common.errors import AvsepError, InvalidNameError, UnknownInstrumentError, one_line
 from common.ffmpeg import probe_media
 from common.files import atomic_path
 from fusion.instruments import parse_urmp_name
@@ -118,7 +118,7 @@ class DetectionWorker:
                     detected = Presence.constant(tuple(str(codes).split(",")), source="folder name")
                 presence = json.dumps(detected.to_json())
             except Exception as error:  # noqa: BLE001  (a failure stays with its item)
-                reason = f"detection failed: {_one_line(error)}"
+                reason = f"detection failed: {one_line(error)}"
             presences.append(presence)
             reasons.append(reason)
             seconds.append(time.monotonic() - started)
@@ -134,7 +134,7 @@ class SeparationWorker:
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
             self.separator = self._load_separator(model, threads)
         except Exception as error:  # noqa: BLE001
-            self.startup_error = f"the worker could not start: {_one_line(error)}"
+            self.startup_error = f"the worker could not start: {one_line(error)}"
 
     @staticmethod
     def _load_separator(model, threads):
@@ -169,17 +169,12 @@ class SeparationWorker:
                                           Presence.from_text(str(presence)), force=True, wiener=self.wiener)
                 instruments = ",".join(manifest["instruments"])
             except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
-                status, reason = "failed", _one_line(error)
+                status, reason = "failed", one_line(error)
             took = time.monotonic() - started + float(detection_s)
             for field, value in zip(SUMMARY_FIELDS, (name, str(media), status, instruments, reason, f"{took:.1f}",
                                                      float(seconds))):
                 rows[field].append(value)
         return rows
-
-
-def _one_line(error):
-    """An exception as one line of text."""
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def start_ray(address, gpus_per_worker):

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from common.errors import AvsepError
+from common.files import current_umask
 from fusion.instruments import CODES
 
 MANIFEST = "manifest.json"
@@ -81,7 +82,7 @@ def staging_folder(out_dir):
 def publish(staging, out_dir):
     """Make the finished ``staging`` folder the result at ``out_dir`` (see the module's rules)."""
     staging, out_dir = Path(staging), Path(out_dir)
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
     if not out_dir.exists():
         os.replace(staging, out_dir)
     elif _holds_only_a_result(out_dir):
@@ -132,9 +133,3 @@ def _result_files(out_dir):
         manifest = json.loads((out_dir / MANIFEST).read_text())
         return [name for name in manifest.get("files", manifest.get("stems", [])) if name in OUTPUT_NAMES]
     return []
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

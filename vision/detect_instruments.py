@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, print_table, run_cli
-from common.errors import AvsepError
+from common.errors import AvsepError, one_line
 from common.ffmpeg import probe_media
 from fusion.instruments import CODES, parse_urmp_name
 from vision.aggregate import aggregate
@@ -184,7 +184,7 @@ def _run(args):
                 if args.debug:
                     raise
                 failures += 1
-                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                message = one_line(error)
                 rows.append((names[video], f"{durations[video]:.1f}", "failed", message, ""))
     print_table(("video", "seconds", "status", "present", "took s"), rows)
     if args.labels_from_names:
