@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from audio.io import zero_non_finite
+from audio.separator import present_indices
 from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
@@ -77,16 +77,16 @@ def write_stem_video(video, stem_wav, out_path):
             raise AvsepError(f"cannot write {out_path}: {ffmpeg_error_line(process.stderr)}")
 
 
-def check_decoded_length(media, nb_samples, sample_rate, allow_partial=False):
+def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=False):
     """A one-line error (or, with ``allow_partial``, a warning returned) when decoding stopped short.
 
     A file cut off after its header (a partial download) decodes only the bytes that are there;
-    the container still states the whole duration. A shortfall over :data:`MAX_SHORTFALL_S` counts.
-    MP3 files are not checked: their stated duration is often an estimate from the bit rate.
+    the container still states the whole duration (``stated``, seconds, from :func:`probe_media`).
+    A shortfall over :data:`MAX_SHORTFALL_S` counts. MP3 files are not checked: their stated
+    duration is often an estimate from the bit rate.
     """
     if Path(media).suffix.lower() == ".mp3":
         return []
-    stated = probe_media(media).duration_s
     decoded = nb_samples / sample_rate
     if not stated or stated - decoded <= MAX_SHORTFALL_S:
         return []
@@ -96,8 +96,10 @@ def check_decoded_length(media, nb_samples, sample_rate, allow_partial=False):
     return [message]
 
 
-def decode_and_separate(stream, separator, presence, indices, folder, progress=False):
+def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False):
     """Decode ``stream`` block by block into ``folder``: ``mixture.flac`` and ``<code>.wav`` per index.
+
+    ``duration`` (seconds, if known) sizes the progress bar.
 
     Non-finite input samples are set to 0 on the way; returns how many there were. Every file
     ends exactly as long as the decoded input.
@@ -116,7 +118,6 @@ def decode_and_separate(stream, separator, presence, indices, folder, progress=F
             mixture_writer.write(block)
             yield block
 
-    duration = probe_media(stream.path).duration_s or None
     with tqdm(total=round(duration, 2) if duration else None, unit="s", disable=not progress, desc="separating",
               leave=False) as bar:
         if writers:
@@ -157,17 +158,18 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     """
     out_dir = Path(out_dir)
     check_output(out_dir, force)
-    if videos and not probe_media(media).has_video:
+    info = probe_media(media)
+    if videos and not info.has_video:
         raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")
     timings, started = {}, time.monotonic()
     stream = AudioStream(media)
     sample_rate = stream.sample_rate
-    indices = [int(i) for i in np.flatnonzero((presence.values >= DEFAULT_THRESHOLD).any(axis=0))]
+    indices = present_indices(presence.values, DEFAULT_THRESHOLD)
     codes = [CODES[i] for i in indices]
     with staging_folder(out_dir) as staging:
-        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, progress)
+        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, info.duration_s, progress)
         nb_samples = stream.nb_samples
-        warnings = check_decoded_length(media, nb_samples, sample_rate, allow_partial)
+        warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial)
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
