@@ -101,18 +101,11 @@ def iter_separate_stream(model, blocks, presence, batch_size=8):
     buffer, buffer_start, total = None, 0, 0  # buffer holds samples buffer_start .. total
     next_start, emitted, pending = 0, 0, []
 
-    def window(start):
-        first = start - context
-        window = np.zeros((input_length, buffer.shape[0]), dtype=np.float32)
-        lo, hi = max(first, buffer_start), min(first + input_length, total)
-        if hi > lo:
-            window[lo - first:hi - first] = buffer[:, lo - buffer_start:hi - buffer_start].T
-        return window
-
     def run(starts):
         nonlocal emitted
         presences = presence_per_window(presence, np.asarray(starts), output_length, sample_rate)
-        inputs = {"mix": np.stack([window(s) for s in starts]), "presence": presences}
+        windows = [_input_window(buffer, s - buffer_start, input_length, context) for s in starts]
+        inputs = {"mix": np.stack(windows), "presence": presences}
         outputs = np.asarray(model.predict_on_batch(inputs), dtype=np.float32)
         for start, estimates in zip(starts, outputs):
             end = min(start + output_length, total)
