@@ -3,15 +3,11 @@
 Arrays are float32 ``(nb_channels, nb_samples)`` everywhere. Any file ffmpeg decodes can be
 read, the audio track of a video included; writing is atomic (temp file, then rename).
 """
-import struct
-
-import ffmpeg
 import numpy as np
 import soundfile
 import soxr
 
-from common.errors import EmptyMediaError, NoAudioStreamError, UndecodableMediaError
-from common.ffmpeg import check_media_file, ffmpeg_error_line, ffmpeg_exe
+from audio.stream import AudioStream
 from common.files import atomic_path
 
 _WRITE_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24")}
@@ -33,17 +29,8 @@ def read_audio(path, sample_rate=None, nb_channels=None, stream=0):
     Raises:
         MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoAudioStreamError.
     """
-    path = check_media_file(path)
-    command = ffmpeg.input(str(path)).output("pipe:", format="wav", acodec="pcm_f32le", map=f"0:a:{stream}").global_args("-nostdin")
-    try:
-        wav_bytes, _ = command.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
-    except ffmpeg.Error as error:
-        if b"matches no streams" in error.stderr:
-            raise NoAudioStreamError(f"no audio stream {stream} in {path}" if stream else f"no audio stream in {path}") from None
-        raise UndecodableMediaError(f"cannot decode {path}: {ffmpeg_error_line(error.stderr)}") from None
-    audio, file_rate = _parse_float_wav(wav_bytes, path)
-    if audio.shape[1] == 0:
-        raise EmptyMediaError(f"no audio samples in {path}")
+    decoder = AudioStream(path, stream=stream)
+    audio, file_rate = np.concatenate(list(decoder), axis=1), decoder.sample_rate
     if nb_channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     elif nb_channels is not None:
@@ -52,31 +39,6 @@ def read_audio(path, sample_rate=None, nb_channels=None, stream=0):
         audio = resample(audio, file_rate, sample_rate)
         file_rate = sample_rate
     return audio, file_rate
-
-
-def _parse_float_wav(wav_bytes, path):
-    """Parse the float32 WAV that ffmpeg writes to a pipe (its size fields may be unset).
-
-    Returns:
-        ``(audio (nb_channels, nb_samples) float32, sample_rate)``.
-    """
-    if wav_bytes[:4] != b"RIFF" or wav_bytes[8:12] != b"WAVE":
-        raise UndecodableMediaError(f"cannot decode {path}: ffmpeg produced no WAV data")
-    position, nb_channels, sample_rate = 12, None, None
-    while position + 8 <= len(wav_bytes):
-        chunk_id = wav_bytes[position:position + 4]
-        chunk_size = struct.unpack("<I", wav_bytes[position + 4:position + 8])[0]
-        body = position + 8
-        if chunk_id == b"fmt ":
-            nb_channels, sample_rate = struct.unpack("<HI", wav_bytes[body + 2:body + 8])
-        elif chunk_id == b"data":
-            # a piped WAV leaves the data size unset: the data runs to the end
-            data = wav_bytes[body:]
-            nb_frames = len(data) // (4 * nb_channels)
-            samples = np.frombuffer(data[:nb_frames * 4 * nb_channels], dtype="<f4")
-            return samples.reshape(nb_frames, nb_channels).T.copy(), sample_rate
-        position = body + chunk_size + (chunk_size & 1)
-    raise EmptyMediaError(f"no audio samples in {path}")
 
 
 def zero_non_finite(audio):

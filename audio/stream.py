@@ -31,12 +31,12 @@ class AudioStream:
         MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoAudioStreamError.
     """
 
-    def __init__(self, path, block_s=BLOCK_S):
+    def __init__(self, path, block_s=BLOCK_S, stream=0):
         self.path = check_media_file(path)
-        self.block_s = block_s
+        self.block_s, self.stream = block_s, stream
         self.process = subprocess.Popen(
-            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(self.path), "-map", "0:a:0", "-f", "wav",
-             "-acodec", "pcm_f32le", "pipe:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(self.path), "-map", f"0:a:{stream}", "-f",
+             "wav", "-acodec", "pcm_f32le", "pipe:"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.nb_channels, self.sample_rate = self._read_header()
         self.nb_samples = 0
 
@@ -44,21 +44,18 @@ class AudioStream:
         stderr = self.process.stderr.read()
         self.process.wait()
         if b"matches no streams" in stderr:
-            raise NoAudioStreamError(f"no audio stream in {self.path}")
+            raise NoAudioStreamError(f"no audio stream {self.stream} in {self.path}" if self.stream
+                                     else f"no audio stream in {self.path}")
         raise UndecodableMediaError(f"cannot decode {self.path}: {ffmpeg_error_line(stderr)}")
-
-    def _read_exactly(self, size):
-        data = self.process.stdout.read(size)
-        return data if data is not None else b""
 
     def _read_header(self):
         """Read the WAV header ffmpeg writes (its size fields may be unset) up to the data chunk."""
-        riff = self._read_exactly(12)
+        riff = self.process.stdout.read(12)
         if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
             self._fail()
         nb_channels = sample_rate = None
         while True:
-            header = self._read_exactly(8)
+            header = self.process.stdout.read(8)
             if len(header) < 8:
                 self._fail()
             chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
@@ -66,7 +63,7 @@ class AudioStream:
                 if nb_channels is None:
                     self._fail()
                 return nb_channels, sample_rate
-            body = self._read_exactly(size + (size & 1))
+            body = self.process.stdout.read(size + (size & 1))
             if chunk_id == b"fmt ":
                 nb_channels, sample_rate = struct.unpack("<HI", body[2:8])
 
@@ -74,25 +71,16 @@ class AudioStream:
         """Blocks ``(nb_channels, n)`` float32, ``n`` about ``block_s`` seconds (the last shorter)."""
         frame_bytes = 4 * self.nb_channels
         block_bytes = int(self.block_s * self.sample_rate) * frame_bytes
-        pending = b""
         try:
-            while True:
-                data = self._read_exactly(block_bytes - len(pending))
-                if not data:
+            while True:  # a pipe read returns the full size asked for, less only at the end
+                data = self.process.stdout.read(block_bytes)
+                usable = len(data) - len(data) % frame_bytes  # a cut-off last frame is dropped
+                if usable:
+                    block = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, self.nb_channels).T.copy()
+                    self.nb_samples += block.shape[1]
+                    yield block
+                if len(data) < block_bytes:
                     break
-                pending += data
-                usable = len(pending) - len(pending) % frame_bytes
-                if usable == len(pending) and usable < block_bytes:
-                    continue
-                block = np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, self.nb_channels).T.copy()
-                pending = pending[usable:]
-                self.nb_samples += block.shape[1]
-                yield block
-            usable = len(pending) - len(pending) % frame_bytes
-            if usable:
-                block = np.frombuffer(pending[:usable], dtype="<f4").reshape(-1, self.nb_channels).T.copy()
-                self.nb_samples += block.shape[1]
-                yield block
         finally:
             self.close()
         if self.process.returncode not in (0, None) and self.nb_samples == 0:
