@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import soxr
 
+from audio.io import resample
 from common.errors import AvsepError
 from fusion.instruments import CODES, instrument
 
@@ -268,7 +268,7 @@ def decoded(path, sample_rate):
             audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
             audio = audio.mean(axis=1)
             if rate != sample_rate:
-                audio = soxr.resample(audio, rate, sample_rate, quality="HQ").astype(np.float32)
+                audio = resample(audio[None], rate, sample_rate)[0]
             audio = trim_silence(audio, sample_rate)
             _DECODED[key] = audio, detune_cents(audio, sample_rate, parse_sample_name(path).pitch)
             _DECODE_STATS["audio_s"] += len(audio) / sample_rate
@@ -331,8 +331,7 @@ def repitch(audio, semitones, sample_rate):
     """``audio`` played ``semitones`` higher by resampling (shorter when higher), float32."""
     if abs(semitones) < 1e-4:
         return audio
-    ratio = 2.0 ** (semitones / 12)
-    return soxr.resample(audio, sample_rate * ratio, sample_rate, quality="HQ").astype(np.float32)
+    return resample(audio[None], sample_rate * 2.0 ** (semitones / 12), sample_rate)[0]
 
 
 def fade_in(audio, seconds, sample_rate):
