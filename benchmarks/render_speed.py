@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from data.samples import SampleLibrary, decode_stats
 from data.synth import main as synth_main
@@ -33,7 +34,7 @@ def main(argv=None):
         synth_main(["--out", out, "--pieces", str(args.pieces), "--seed", "3", "--samples", str(args.samples),
                     "--workers", str(args.workers)])
         wall = time.perf_counter() - started
-        audio_s = sum(len(p.read_bytes()) for p in Path(out).glob("*/AuMix_*.wav")) / 4 / 22050  # float32 mono
+        audio_s = sum(soundfile.info(p).duration for p in Path(out).glob("*/AuMix_*.wav"))
     print(f"data.synth --samples: {args.pieces} pieces, {audio_s:.0f} s of audio in {wall:.1f} s = "
           f"{audio_s / wall:.1f}x real time with {args.workers} workers (including process start and score parsing)")
 
