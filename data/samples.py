@@ -128,13 +128,6 @@ class SampleLibrary:
         """Codes of the instruments this library has samples of."""
         return tuple(code for code in CODES if self.by_code[code])
 
-    def check_covers(self, codes):
-        """A one-line error naming the instruments of ``codes`` that have no sample here."""
-        missing = [code for code in codes if not self.by_code[code]]
-        if missing:
-            names = ", ".join(f"{instrument(code).name} ({code})" for code in missing)
-            raise AvsepError(f"no samples for {names} in {self.root}")
-
     def source_name(self, code):
         """How meta.json names this timbre source for one instrument: ``philharmonia/violin``."""
         return f"{self.name}/{instrument(code).name.replace(' ', '_')}"
@@ -227,6 +220,14 @@ class SampleLibrary:
         if skip_attack:
             audio = fade_in(audio[int(LEGATO_ATTACK_SKIP_S * sample_rate):], LEGATO_CROSSFADE_S, sample_rate)
         return cut_with_release(audio, duration_s, release_s, sample_rate)
+
+
+def check_coverage(libraries, codes=CODES):
+    """A one-line error naming the instruments of ``codes`` that none of ``libraries`` has samples of."""
+    missing = [code for code in codes if not any(library.by_code[code] for library in libraries)]
+    if missing:
+        names = ", ".join(f"{instrument(code).name} ({code})" for code in missing)
+        raise AvsepError(f"no samples for {names} in {', '.join(str(library.root) for library in libraries)}")
 
 
 def _sample_table(samples):

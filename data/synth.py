@@ -32,9 +32,9 @@ from common.errors import AvsepError
 from common.files import write_json
 from data.render import find_soundfonts, render_notes
 from data.room import add_noise_floor, apply_colour, apply_room, draw_microphone_colour, draw_room
-from data.samples import SampleLibrary
+from data.samples import SampleLibrary, check_coverage
 from data.scores import draw_score_id, list_scores, load_score, split_of, title_of
-from fusion.instruments import CODES, INSTRUMENTS, format_piece_name, instrument
+from fusion.instruments import INSTRUMENTS, format_piece_name, instrument
 
 OCTAVE_SHIFTS = {0: 1.0, -12: 0.5, 12: 0.5, -24: 0.15, 24: 0.15}  # preference for each transposition
 MIN_NOTES_PER_PART = 4
@@ -282,8 +282,7 @@ def timbre_pool(soundfont_args, sample_args):
     if not soundfonts and not libraries:
         raise AvsepError("no soundfont found; run: sudo apt-get install timgm6mb-soundfont, or pass --soundfont")
     if libraries:
-        missing = [code for code in CODES if not any(library.by_code[code] for library in libraries)]
-        libraries[0].check_covers(missing)  # raises, naming them
+        check_coverage(libraries)
     return soundfonts, libraries
 
 
