@@ -61,7 +61,7 @@ class StemSampler:
             crop[lo - start:hi - start] = stem[lo:hi]
         return crop
 
-    def _example(self, rng):
+    def example(self, rng):
         """One ``(mix (input_length,), presence (K,), targets (K, output_length))``."""
         nb_sources = 2 if rng.random() < self.remix_probability and len(self.tracks) > 1 else 1
         chosen = rng.choice(len(self.tracks), size=nb_sources, replace=False)
@@ -95,6 +95,6 @@ class StemSampler:
     def batch(self, step):
         """Batch number ``step``: ``({"mix", "presence"}, targets)``."""
         rng = np.random.default_rng([self.seed, step])
-        mixes, presences, targets = zip(*(self._example(rng) for _ in range(self.batch_size)))
+        mixes, presences, targets = zip(*(self.example(rng) for _ in range(self.batch_size)))
         inputs = {"mix": np.stack(mixes)[..., None], "presence": np.stack(presences)}
         return inputs, np.stack(targets)[..., None]

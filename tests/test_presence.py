@@ -6,7 +6,7 @@ import pytest
 from common.errors import ConfigError
 from fusion.instruments import presence_vector
 from fusion.presence import Presence
-from vision.aggregate import aggregate, hysteresis, running_max
+from fusion.timeline import aggregate, hysteresis, running_max
 
 
 def test_constant_presence():

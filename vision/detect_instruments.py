@@ -18,7 +18,7 @@ from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, print_table, run_cli
 from common.errors import AvsepError, one_line
 from common.ffmpeg import probe_media
 from fusion.instruments import CODES, parse_urmp_name
-from vision.aggregate import aggregate
+from fusion.timeline import aggregate
 from vision.detector import DEFAULT_CONFIDENCE, DEFAULT_WEIGHTS, Detector
 from vision.frames import SamplingStats, sample_frames
 
@@ -44,7 +44,7 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
         path: the video.
         detector: a :class:`vision.detector.Detector`.
         fps: frames sampled per second.
-        threshold: hard labels with hysteresis (see ``vision.aggregate``), or None for probabilities.
+        threshold: hard labels with hysteresis (see ``fusion.timeline``), or None for probabilities.
         progress: an optional tqdm bar advanced in seconds of video.
 
     Returns:

@@ -1,0 +1,129 @@
+"""The instrument tagger: which of the 13 instruments the sound holds, over time.
+
+A small convolutional network on log-mel spectrograms (``audio.features``: 16 kHz, 20 ms
+frames, 64 bands) of 3-second windows; one sigmoid per instrument of the vocabulary (several
+may play at once; none may, as with a piano or a guitar alone). It is fully convolutional over
+time with a global pooling, so it takes any window of at least a second.
+
+:class:`InstrumentTagger` runs a saved model over a whole recording in windows centred on every
+``hop_s`` seconds (zero-padded at the ends) and returns a :class:`fusion.presence.Presence`
+(``source: "audio"``). Training: ``audio.train_tagger``; a model is a ``.keras`` file and a JSON
+card beside it.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from audio.backend import keras
+from audio.features import NB_MELS, SAMPLE_RATE, log_mel
+from common.errors import ConfigError
+from fusion.instruments import CODES, NB_INSTRUMENTS
+from fusion.presence import Presence
+from fusion.timeline import aggregate
+
+WINDOW_S = 3.0
+DEFAULT_TAGGER = Path(__file__).resolve().parents[1] / "models" / "tagger.keras"
+SMOOTH_S = 2.0  # the sound's timeline is smoothed less than the picture's, and not held
+
+
+def conv_block(x, filters, pool):
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    return keras.layers.MaxPooling2D(pool)(x)
+
+
+def build_tagger(filters=(16, 32, 64, 128), dense=128, dropout=0.3):
+    """The tagger: ``(batch, nb_frames, NB_MELS)`` log-mel -> ``(batch, K)`` logits.
+
+    Four conv blocks (3x3, batch norm, ReLU, 2x2 max pooling), a mean and a max over time and
+    frequency, a dense layer, dropout, and K logits.
+    """
+    features = keras.Input((None, NB_MELS), name="log_mel")
+    x = keras.layers.Reshape((-1, NB_MELS, 1))(features)
+    x = keras.layers.BatchNormalization()(x)
+    for width in filters:
+        x = conv_block(x, width, (2, 2))
+    pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x), keras.layers.GlobalMaxPooling2D()(x)])
+    x = keras.layers.Dense(dense, activation="relu")(pooled)
+    x = keras.layers.Dropout(dropout)(x)
+    logits = keras.layers.Dense(NB_INSTRUMENTS, name="logits")(x)
+    return keras.Model(features, logits, name="instrument_tagger")
+
+
+def window_starts(nb_samples, hop_s, window_s=WINDOW_S, sample_rate=SAMPLE_RATE):
+    """``(times (n,), starts (n,))``: window centres every ``hop_s`` from 0, their first samples (may be < 0)."""
+    duration = nb_samples / sample_rate
+    times = np.arange(0.0, max(duration, 1e-9), hop_s)
+    starts = np.round((times - window_s / 2) * sample_rate).astype(np.int64)
+    return times, starts
+
+
+def cut_windows(audio, starts, length):
+    """``(n, length)`` windows of mono ``audio`` from ``starts``, zeros outside it."""
+    padded = np.pad(audio, (length, length))
+    return np.stack([padded[start + length:start + 2 * length] for start in starts])
+
+
+class InstrumentTagger:
+    """A trained tagger ready to run.
+
+    Args:
+        path: the ``.keras`` model (default ``models/tagger.keras``); its card ``.json`` beside it.
+        batch_size: windows per forward pass.
+    """
+
+    def __init__(self, path=None, batch_size=32):
+        self.path = Path(path or DEFAULT_TAGGER)
+        if not self.path.is_file():
+            raise ConfigError(f"no instrument tagger at {self.path}")
+        try:
+            self.model = keras.saving.load_model(self.path, safe_mode=True)
+        except Exception as error:  # noqa: BLE001  (any unreadable file is one line)
+            raise ConfigError(f"cannot load the instrument tagger {self.path}: {str(error).splitlines()[0]}") from None
+        card_path = self.path.with_suffix(".json")
+        self.card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        if self.card.get("vocabulary", list(CODES)) != list(CODES):
+            raise ConfigError(f"tagger {self.path} was trained on another vocabulary: {self.card['vocabulary']}")
+        self.batch_size = batch_size
+        self.window = int(self.card.get("window_s", WINDOW_S) * SAMPLE_RATE)
+
+    def probabilities(self, audio, hop_s=1.0):
+        """Per-window instrument probabilities.
+
+        Args:
+            audio: mono float ``(nb_samples,)`` at 16 kHz (:data:`audio.features.SAMPLE_RATE`).
+            hop_s: seconds between window centres.
+
+        Returns:
+            ``(times (n,), probabilities (n, K) float32)``; window ``i`` is centred on ``times[i]``.
+        """
+        times, starts = window_starts(len(audio), hop_s)
+        probabilities = []
+        for first in range(0, len(starts), self.batch_size):
+            windows = cut_windows(audio, starts[first:first + self.batch_size], self.window)
+            logits = np.asarray(self.model.predict_on_batch(log_mel(windows)))
+            probabilities.append(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
+        return times, np.concatenate(probabilities).astype(np.float32)
+
+    def presence(self, audio, hop_s=1.0, meta=None):
+        """:class:`Presence` of mono 16 kHz ``audio``: the window probabilities smoothed over time."""
+        times, probabilities = self.probabilities(audio, hop_s)
+        meta = {"source": "audio", "tagger": self.describe(), "duration_s": len(audio) / SAMPLE_RATE, **(meta or {})}
+        return aggregate(times, probabilities, hop_s=hop_s, hold_s=0.0, smooth_s=SMOOTH_S, meta=meta)
+
+    def describe(self):
+        """What the presence JSON records about the tagger."""
+        return {"model": str(self.path), "window_s": self.window / SAMPLE_RATE, "steps": self.card.get("steps"),
+                "validation": self.card.get("validation")}
+
+
+def tag_media(path, tagger=None, hop_s=1.0):
+    """Presence heard in a media file's (first) soundtrack: ``Presence`` with ``source: "audio"``."""
+    from audio.io import read_audio
+
+    tagger = tagger or InstrumentTagger()
+    audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, nb_channels=1)
+    return tagger.presence(audio[0], hop_s, meta={"audio": str(path)})
+

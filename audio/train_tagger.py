@@ -1,0 +1,130 @@
+"""Training the instrument tagger: a step loop with checkpoints, exact resume and validation.
+
+A run folder holds ``config.yaml``, ``checkpoint.keras`` (model and optimizer, atomic),
+``state.json``, ``metrics.jsonl``, and the deliverable: ``tagger.keras`` (the best weights by
+validation F1) with its card ``tagger.json``. Batch ``s`` depends only on ``(seed, s)``, so a run
+killed and started again continues as if never stopped.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from audio.backend import keras
+from audio.tagger import WINDOW_S, build_tagger
+from audio.train import MetricsLog, Prefetcher, machine_description, save_checkpoint
+from common.files import atomic_path, write_json
+from fusion.instruments import CODES
+
+
+def scores(labels, probabilities, threshold=0.5):
+    """``{"f1": micro F1, "precision", "recall", "map": mean average precision}`` over examples and instruments.
+
+    Args:
+        labels: ``(n, K)`` 0/1 truth; probabilities: ``(n, K)`` in [0, 1].
+    """
+    predicted = probabilities >= threshold
+    true_positives = float(np.sum(predicted & (labels > 0)))
+    precision = true_positives / max(float(predicted.sum()), 1.0)
+    recall = true_positives / max(float(labels.sum()), 1.0)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    precisions = [average_precision(labels[:, k], probabilities[:, k]) for k in range(labels.shape[1]) if labels[:, k].any()]
+    return {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
+            "map": round(float(np.mean(precisions)), 4) if precisions else None}
+
+
+def average_precision(labels, probabilities):
+    """Area under the precision-recall curve of one instrument (ranking of ``probabilities``)."""
+    order = np.argsort(-probabilities)
+    hits = labels[order] > 0
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(np.sum(precision_at * hits) / max(hits.sum(), 1))
+
+
+def compile_tagger(config):
+    """A new compiled tagger for ``config`` (sections ``model`` and ``training``)."""
+    keras.utils.set_random_seed(config["training"].get("seed", 0))
+    model = build_tagger(**config.get("model", {}))
+    model.compile(optimizer=keras.optimizers.Adam(config["training"]["learning_rate"]),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return model
+
+
+def restore(run_dir, config):
+    """``(model, state)``: the run's checkpoint if there is one, else a new model at step 0."""
+    checkpoint = run_dir / "checkpoint.keras"
+    if checkpoint.exists():
+        return keras.saving.load_model(checkpoint), json.loads((run_dir / "state.json").read_text())
+    return compile_tagger(config), {"step": 0, "best_f1": None}
+
+
+def save_tagger(model, run_dir, config, state, validation, data_description):
+    """``tagger.keras`` (no optimizer state) and its card ``tagger.json``."""
+    with atomic_path(run_dir / "tagger.keras") as tmp:
+        model.save(tmp, include_optimizer=False)
+    write_json(run_dir / "tagger.json", {
+        "vocabulary": list(CODES), "sample_rate": 16000, "window_s": WINDOW_S, "model": config.get("model", {}),
+        "training": config["training"], "data": data_description, "steps": state["step"], "validation": validation,
+        "wall_time_s": round(state.get("wall_time_s", 0.0)), "machine": machine_description(),
+        "command": " ".join(sys.argv)})
+
+
+def predict_probabilities(model, features, batch_size=64):
+    """Sigmoid of the model's logits for ``features`` ``(n, nb_frames, 64)``: ``(n, K)``."""
+    logits = np.concatenate([np.asarray(model.predict_on_batch(features[i:i + batch_size]))
+                             for i in range(0, len(features), batch_size)])
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def train_tagger(config, run_dir, sampler, validation=None, data_description=None, max_steps=None, progress=True):
+    """Train (or resume) until ``training.steps`` or ``max_steps`` more steps.
+
+    Args:
+        config: dict with ``model`` and ``training`` sections (see ``configs/tagger.yaml``).
+        run_dir: the run folder; an existing checkpoint there is resumed.
+        sampler: gives ``batch(step)`` -> ``(features, labels)`` (a :class:`data.tag_sampler.TagSampler`).
+        validation: ``(features (n, nb_frames, 64), labels (n, K))`` or None.
+        max_steps: stop after this many steps in this call.
+
+    Returns:
+        the state dict (``step``, ``best_f1``).
+    """
+    from tqdm import tqdm
+
+    training = config["training"]
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    model, state = restore(run_dir, config)
+    log = MetricsLog(run_dir, 16000)
+    last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
+    batches, losses, clock = Prefetcher(sampler, state["step"]), [], time.monotonic()
+    bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training tagger")
+    while state["step"] < last_step:
+        features, labels = batches.next()
+        losses.append(float(model.train_on_batch(features, labels)))
+        state["step"] += 1
+        bar.update(1)
+        step = state["step"]
+        if step % training["log_every"] == 0 or step == last_step:
+            log.scalars(step, {"loss": float(np.mean(losses))})
+            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
+            losses = []
+        validate_now = step % training["validate_every"] == 0 or step == last_step
+        if validate_now and validation is not None:
+            measured = scores(validation[1], predict_probabilities(model, validation[0]))
+            log.scalars(step, {f"validation_{name}": value for name, value in measured.items()})
+            if state["best_f1"] is None or measured["f1"] > state["best_f1"]:
+                state["best_f1"] = measured["f1"]
+                save_tagger(model, run_dir, config, state, measured, data_description)
+        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.monotonic() - clock
+        clock = time.monotonic()
+        if step % training["checkpoint_every"] == 0 or step == last_step:
+            save_checkpoint(model, run_dir, state)
+    bar.close()
+    if validation is None:
+        save_tagger(model, run_dir, config, state, None, data_description)
+    return state

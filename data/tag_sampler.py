@@ -1,0 +1,90 @@
+"""Training batches for the instrument tagger (``audio.tagger``). numpy only.
+
+An example is 3 s at 16 kHz and its labels: which instruments of the vocabulary are heard in
+it. Ensembles come from a :class:`data.sampler.StemSampler` (crops and remixes of rendered
+pieces, random subsets of players, random gains); an instrument is labelled present when it was
+kept and its stem in the window reaches -26 dB re the loudest stem and -60 dBFS, so a player
+resting through the window is absent. Around them, what real recordings add:
+
+- an instrument outside the vocabulary (``data.accompaniment`` clips: piano, guitar, organ,
+  voices...) with probability ``accompaniment_probability``, -12..+3 dB re the ensemble;
+- examples with nothing of ours (``nothing_probability``): such a clip alone, or noise alone;
+- a noise floor (half the examples, -75..-40 dBFS) and an overall level from -35 to 0 dB peak.
+
+Batch ``step`` depends only on ``(seed, step)``. A batch is ``(features (B, nb_frames, 64),
+labels (B, K))`` float32 (features: ``audio.features.log_mel``).
+"""
+import numpy as np
+from tqdm import tqdm
+
+from audio.features import SAMPLE_RATE, log_mel
+from audio.io import read_audio
+from data.sampler import StemSampler
+from fusion.instruments import NB_INSTRUMENTS
+
+WINDOW_S = 3.0
+RELATIVE_FLOOR_DB = -26.0
+ABSOLUTE_FLOOR = 10 ** (-60 / 20)
+
+
+def heard(targets, presence):
+    """Labels ``(K,)``: instruments kept in the mix whose stem reaches the floors. ``targets`` ``(K, nb_samples)``."""
+    rms = np.sqrt(np.mean(targets ** 2, axis=1))
+    loudest = rms.max()
+    return ((presence > 0) & (rms >= ABSOLUTE_FLOOR) & (rms >= loudest * 10 ** (RELATIVE_FLOOR_DB / 20))).astype(np.float32)
+
+
+def read_clips(paths, progress=False):
+    """Mono 16 kHz float32 arrays of the accompaniment clips."""
+    return [read_audio(path, sample_rate=SAMPLE_RATE, nb_channels=1)[0][0]
+            for path in tqdm(paths, desc="loading accompaniment", disable=not progress)]
+
+
+class TagSampler:
+    """Random labelled windows for the tagger.
+
+    Args:
+        tracks: :class:`data.tracks.Track` list read at 16 kHz (rendered ensembles).
+        clips: mono 16 kHz arrays of sounds outside the vocabulary (may be empty).
+        batch_size: examples per batch.
+        seed: base of every batch's random state.
+    """
+
+    def __init__(self, tracks, clips, batch_size, seed=0, window_s=WINDOW_S, accompaniment_probability=0.3,
+                 nothing_probability=0.1, progress=False):
+        self.length = int(window_s * SAMPLE_RATE)
+        self.ensembles = StemSampler(tracks, self.length, self.length, batch_size=1, seed=seed,
+                                     remix_probability=0.5, keep_probability=0.5, progress=progress)
+        self.clips = [clip for clip in clips if len(clip) >= self.length]
+        self.batch_size, self.seed = batch_size, seed
+        self.accompaniment_probability, self.nothing_probability = accompaniment_probability, nothing_probability
+
+    def _clip(self, rng):
+        clip = self.clips[rng.integers(len(self.clips))]
+        start = rng.integers(0, len(clip) - self.length + 1)
+        return clip[start:start + self.length]
+
+    def example(self, rng):
+        """``(mix (length,), labels (K,))``."""
+        if rng.random() < self.nothing_probability:
+            mix = self._clip(rng).copy() if self.clips and rng.random() < 0.8 else np.zeros(self.length, np.float32)
+            labels = np.zeros(NB_INSTRUMENTS, dtype=np.float32)
+        else:
+            mix, presence, targets = self.ensembles.example(rng)
+            labels = heard(targets, presence)
+            if self.clips and rng.random() < self.accompaniment_probability:
+                other = self._clip(rng)
+                gain = np.sqrt(np.mean(mix ** 2) / (np.mean(other ** 2) + 1e-12)) * 10 ** (rng.uniform(-12, 3) / 20)
+                mix = mix + other * np.float32(gain)
+        if rng.random() < 0.5:
+            mix = mix + rng.normal(0, 10 ** (rng.uniform(-75, -40) / 20), self.length).astype(np.float32)
+        peak = np.abs(mix).max()
+        if peak > 0:
+            mix = mix * np.float32(10 ** (rng.uniform(-35, 0) / 20) / peak)
+        return mix.astype(np.float32), labels
+
+    def batch(self, step):
+        """Batch ``step``: ``(features (B, nb_frames, 64), labels (B, K))``."""
+        rng = np.random.default_rng([self.seed, step])
+        mixes, labels = zip(*(self.example(rng) for _ in range(self.batch_size)))
+        return log_mel(np.stack(mixes)), np.stack(labels)

@@ -1,0 +1,84 @@
+"""``python -m pipelines.train_tagger --config configs/tagger.yaml``: train the instrument tagger.
+
+``data.train`` lists rendered ensembles (URMP layout, as for ``pipelines.train``), held out by
+group for validation; ``data.accompaniment`` lists folders of clips outside the vocabulary
+(``python -m data.accompaniment``), a tenth of them kept for validation. Killing and re-running
+the same command resumes exactly. The run folder's ``tagger.keras`` and ``tagger.json`` are the
+model to ship (``models/``).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common.cli import add_debug_flag, run_cli
+from common.errors import ConfigError
+from pipelines.train import load_config, read_training_tracks
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def accompaniment_files(folders):
+    """Audio files under the folders, sorted; a folder without any is a one-line error."""
+    files = []
+    for folder in map(Path, folders):
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        if not found:
+            raise ConfigError(f"data.accompaniment: no audio files under {folder} "
+                              "(make them with python -m data.accompaniment)")
+        files += found
+    return files
+
+
+def make_samplers(config):
+    """``(training TagSampler, validation (features, labels), data description)``."""
+    from data.tag_sampler import TagSampler, read_clips
+    from data.tracks import validation_split
+
+    data, training = config["data"], config["training"]
+    tracks = read_training_tracks(data["train"], 16000)
+    train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
+    files = accompaniment_files(data.get("accompaniment", []))
+    held_out = files[::10]
+    train_files = [f for f in files if f not in held_out]
+    sampler = TagSampler(train_tracks, read_clips(train_files, progress=True), training["batch_size"],
+                         seed=training.get("seed", 0), progress=True)
+    validation_sampler = TagSampler(validation_tracks, read_clips(held_out), training["batch_size"], seed=10_000)
+    batches = [validation_sampler.batch(step) for step in range(data.get("validation_batches", 24))]
+    validation = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
+    description = {"folders": data["train"], "accompaniment": data.get("accompaniment", []),
+                   "train_pieces": len(train_tracks), "validation_pieces": [t.name for t in validation_tracks],
+                   "accompaniment_clips": len(train_files), "validation_examples": len(validation[1])}
+    return sampler, validation, description
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train_tagger", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/tagger.yaml)")
+    parser.add_argument("--run", type=Path, help="run folder (default: runs/<config name>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps in this call")
+    return add_debug_flag(parser)
+
+
+def _run(args):
+    config = load_config(args.config, args.set)
+    for section in ("data", "training"):
+        if section not in config:
+            raise ConfigError(f"config {args.config} has no {section!r} section")
+    from audio.train_tagger import train_tagger
+
+    sampler, validation, description = make_samplers(config)
+    run_dir = args.run or Path("runs") / args.config.stem
+    state = train_tagger(config, run_dir, sampler, validation, description, max_steps=args.max_steps)
+    print(f"{run_dir}: step {state['step']}, best validation F1 {state['best_f1']}")
+    return 0
+
+
+def main(argv=None):
+    return run_cli(_run, get_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
