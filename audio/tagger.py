@@ -77,7 +77,8 @@ class InstrumentTagger:
     def __init__(self, path=None, batch_size=32):
         self.path = Path(path or DEFAULT_TAGGER)
         if not self.path.is_file():
-            raise ConfigError(f"no instrument tagger at {self.path}")
+            raise ConfigError(f"no instrument tagger at {self.path}; train one (python -m pipelines.train_tagger), "
+                              "or say who plays with --instruments or --presence-from video")
         try:
             self.model = keras.saving.load_model(self.path, safe_mode=True)
         except Exception as error:  # noqa: BLE001  (any unreadable file is one line)

@@ -102,6 +102,14 @@ DETECTOR_AMBIGUITIES = {
     "Cello": ("vc", "db"),
 }
 
+# Open Images V7 classes that show a player is there, whatever the instrument: people (counted,
+# to say how many play), a face in a close-up, an instrument of any kind.
+PERSON_CLASSES = ("Person", "Man", "Woman", "Boy", "Girl")
+PLAYER_CLASSES = (*PERSON_CLASSES, "Human face", "Musical instrument")
+# Open Images V7 instruments outside the vocabulary: a player is there, playing none of ours.
+OTHER_INSTRUMENT_CLASSES = ("Guitar", "Piano", "Drum", "Accordion", "Harp", "Harpsichord", "Banjo", "Cymbal",
+                            "Harmonica", "Musical keyboard", "Organ (Musical Instrument)", "Tambourine")
+
 _URMP_PREFIXES = {"AuMix": "mix", "Vid": "video", "Sco": "score", "AuSep": "stem", "F0s": "f0", "Notes": "notes"}
 
 

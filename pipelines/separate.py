@@ -2,7 +2,8 @@
 
 ``separate_media`` is what ``python -m pipelines.separate_video`` and ``separate_audio`` run:
 
-1. get presence: hand-given codes, a presence JSON, or the detector on the video's frames;
+1. get presence: hand-given codes, a presence JSON, or the evidence of the senses: the detector
+   on the video's frames, the instrument tagger on the sound, or both fused (``fusion.evidence``);
 2. decode the soundtrack block by block from ffmpeg's pipe (``audio.stream``), resample each
    block to the model's rate, separate window by window and write each present instrument's
    stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
@@ -26,6 +27,7 @@ from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
 from common.files import atomic_path, write_json
+from fusion.evidence import PRESENCE_SOURCES
 from fusion.instruments import CODES, parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
 from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
@@ -34,14 +36,20 @@ from pipelines.report import MIXTURE, REPORT, write_separation_report
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
 
-def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0):
-    """Presence from ``--instruments``, ``--presence FILE``, or the detector (in that order).
+def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0, presence_from="both",
+                     tagger=None):
+    """Presence from ``--instruments``, ``--presence FILE``, or the senses (in that order).
 
     Args:
-        media: the input file (a video when the detector is used).
+        media: the input file.
         instruments: ``"vn,vc"`` or None.
         presence_file: a presence JSON or None.
-        detector: a :class:`vision.detector.Detector` (or weights path) when the video decides.
+        detector: a :class:`vision.detector.Detector` or weights path, for the picture.
+        presence_from: ``"both"`` (picture and sound fused, ``fusion.evidence``), ``"video"``
+            (the detector alone) or ``"audio"`` (the tagger alone). With ``"both"``, a file without
+            a picture or a detector whose weights are missing leaves the sound alone, with a warning
+            (kept in ``meta["warnings"]``).
+        tagger: an :class:`audio.tagger.InstrumentTagger` or model path (default: the shipped one).
     """
     if instruments is not None:  # an empty list is an error, not a cue to detect
         return Presence.constant(parse_codes(instruments), source="labels")
@@ -49,15 +57,53 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
         presence = Presence.load(presence_file)
         presence.meta["source"] = f"presence file {presence_file}"
         return presence
-    if detector is None:
-        raise AvsepError("give --instruments or --presence (audio has no picture to detect players in)")
-    if not probe_media(media).has_video:
-        raise NoVideoStreamError(f"no video stream in {media} to detect instruments in; give --instruments")
-    from vision.detect_instruments import detect_video
-    from vision.detector import Detector
+    if presence_from not in PRESENCE_SOURCES:
+        raise AvsepError(f"presence from {presence_from!r}: choose one of {', '.join(PRESENCE_SOURCES)}")
+    warnings, seen = [], None
+    if presence_from in ("video", "both"):
+        seen = presence_from_picture(media, detector, fps, required=presence_from == "video", warnings=warnings)
+    if presence_from == "video":
+        return seen
+    from audio.tagger import InstrumentTagger, tag_media
 
-    detector = detector if isinstance(detector, Detector) else Detector(detector)
-    return detect_video(media, detector, fps=fps)
+    tagger = tagger if isinstance(tagger, InstrumentTagger) else InstrumentTagger(tagger)
+    heard = tag_media(media, tagger)
+    if seen is None:
+        presence = heard
+    else:
+        from fusion.evidence import fuse
+
+        presence = fuse(seen, heard)
+    own = presence.meta.get("warnings", [])
+    for warning in own:
+        print(f"warning: {media}: {warning}", file=sys.stderr)
+    presence.meta["warnings"] = warnings + own
+    return presence
+
+
+def presence_from_picture(media, detector, fps, required, warnings):
+    """The detector's presence, or None (with a warning appended) when the picture cannot be had and is not ``required``."""
+    from vision.detector import DEFAULT_WEIGHTS
+    from vision.ultralytics_offline import MissingWeightsError
+
+    if not probe_media(media).has_video:
+        if required:
+            raise NoVideoStreamError(f"no video stream in {media} to detect instruments in; give --instruments")
+        warnings.append(f"{media} has no picture: presence from the sound alone")
+    else:
+        from vision.detect_instruments import detect_video
+        from vision.detector import Detector
+
+        try:
+            detector = detector if isinstance(detector, Detector) else Detector(detector or DEFAULT_WEIGHTS)
+        except MissingWeightsError as error:
+            if required:
+                raise
+            warnings.append(f"{error}; presence from the sound alone")
+        else:
+            return detect_video(media, detector, fps=fps)
+    print(f"warning: {warnings[-1]}", file=sys.stderr)
+    return None
 
 
 def model_fingerprint(separator):
@@ -173,6 +219,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        warnings = presence.meta.get("warnings", []) + warnings  # the presence's own were printed when found
         if wiener:
             from audio.postfilter import wiener_postfilter_files
 

@@ -1,7 +1,7 @@
-"""``python -m pipelines.separate_audio AUDIO --instruments vn,vc``: separate an audio file.
+"""``python -m pipelines.separate_audio AUDIO [--instruments vn,vc]``: separate an audio file.
 
-Like ``separate_video`` without a picture: presence comes from ``--instruments`` or
-``--presence FILE``. Writes ``OUT/<code>.wav`` at the input's rate and exact length, and
+Like ``separate_video`` without a picture: presence comes from ``--instruments``,
+``--presence FILE``, or else from the sound (the instrument tagger, ``audio.tagger``). Writes ``OUT/<code>.wav`` at the input's rate and exact length, and
 ``OUT/manifest.json``. Default OUT: ``separated/<audio stem>/``.
 """
 import argparse

@@ -1,7 +1,9 @@
 """``python -m pipelines.separate_video VIDEO``: one WAV per instrument seen playing in a video.
 
-Presence comes from the detector on the video's frames, unless ``--instruments vn,vc`` or
-``--presence FILE`` gives it. Writes ``OUT/<code>.wav`` (the video's sample rate and exact
+Presence comes from both senses (``--presence-from both``, the default): the detector on the
+video's frames and the instrument tagger on its sound, fused by ``fusion.evidence``; or from one
+(``--presence-from video|audio``), or from ``--instruments vn,vc`` or ``--presence FILE``. Without
+the detector's weights (offline), the sound decides alone, with a warning. Writes ``OUT/<code>.wav`` (the video's sample rate and exact
 length, sample-aligned with its soundtrack), ``OUT/manifest.json``, and with ``--videos``
 ``OUT/<code>.mp4``. Default OUT: ``separated/<video stem>/``.
 """
@@ -10,18 +12,23 @@ import sys
 from pathlib import Path
 
 from common.cli import add_debug_flag, run_cli
+from fusion.evidence import PRESENCE_SOURCES
 from vision.detector import DEFAULT_WEIGHTS
 
 
 def add_separation_arguments(parser, detector=True):
     """The options that separate_video and separate_audio share."""
     parser.add_argument("--out", type=Path, help="output folder (default: separated/<input stem>/)")
-    group = parser.add_mutually_exclusive_group(required=not detector)
+    group = parser.add_mutually_exclusive_group()
     group.add_argument("--instruments", help="comma-separated codes that play, e.g. vn,vc (skips detection)")
     group.add_argument("--presence", type=Path, help="a presence JSON from vision.detect_instruments")
     if detector:
-        parser.add_argument("--detector", default=DEFAULT_WEIGHTS, help="ultralytics weights for detection")
+        parser.add_argument("--presence-from", choices=PRESENCE_SOURCES, default="both",
+                            help="which senses decide who plays: both (default), video (detector) or audio (tagger)")
+        parser.add_argument("--detector", default=DEFAULT_WEIGHTS,
+                            help=f"ultralytics weights for detection (default {DEFAULT_WEIGHTS}, fetched when online)")
         parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second for detection")
+    parser.add_argument("--tagger", type=Path, help="a .keras instrument tagger (default: the shipped one)")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
@@ -32,8 +39,8 @@ def add_separation_arguments(parser, detector=True):
     return add_debug_flag(parser)
 
 
-def run_separation(args, media, detector=None):
-    """Check the output, the input and a hand-given presence; load the model; detect if needed; separate.
+def run_separation(args, media):
+    """Check the output, the input and a hand-given presence; load the model; find presence if needed; separate.
 
     Everything a user can get wrong is checked before any model is loaded, so a bad ``--out`` or
     presence file fails in a second, not after the separation.
@@ -46,10 +53,12 @@ def run_separation(args, media, detector=None):
     out = args.out or Path("separated") / Path(media).stem
     check_output(out, args.force)
     check_media_file(media)
-    fps = getattr(args, "fps", 1.0)
-    presence = resolve_presence(media, args.instruments, args.presence, fps=fps) if detector is None else None
+    given = args.instruments is not None or args.presence
+    presence = resolve_presence(media, args.instruments, args.presence) if given else None
     separator = Separator(args.model)
-    presence = presence or resolve_presence(media, detector=detector, fps=fps)
+    presence = presence or resolve_presence(media, detector=getattr(args, "detector", None),
+                                            fps=getattr(args, "fps", 1.0),
+                                            presence_from=getattr(args, "presence_from", "audio"), tagger=args.tagger)
     manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
                               force=args.force, progress=True, allow_partial=args.allow_partial, wiener=args.wiener)
     if not manifest["instruments"]:
@@ -68,8 +77,7 @@ def get_parser():
 
 
 def _run(args):
-    detector = None if args.instruments is not None or args.presence else args.detector
-    return run_separation(args, args.video, detector)
+    return run_separation(args, args.video)
 
 
 def main(argv=None):

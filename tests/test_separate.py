@@ -85,8 +85,8 @@ def test_video_with_detector(sine_video, model_path, tmp_path):
 
     weights = tmp_path / "tiny.pt"
     load_yolo("yolov8n.yaml").save(weights)
-    assert separate_video.main([str(sine_video), "--detector", str(weights), "--model", str(model_path),
-                                "--out", str(tmp_path / "out")]) == 0
+    assert separate_video.main([str(sine_video), "--detector", str(weights), "--presence-from", "video",
+                                "--model", str(model_path), "--out", str(tmp_path / "out")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["presence"]["source"] == "video" and manifest["presence"]["frames_sampled"] == 3
 
@@ -112,7 +112,7 @@ def test_bad_input_is_one_line_and_exit_2(case, request, sine_video, click_wav, 
         before = (tmp_path / "o" / "vn.wav").read_bytes()
         capsys.readouterr()
     elif case == "audio_for_detector":
-        video, extra = str(click_wav), ["--detector", "yolov8n.yaml"]
+        video, extra = str(click_wav), ["--detector", "yolov8n.yaml", "--presence-from", "video"]
     assert separate_video.main([video, *extra, "--model", model, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err

@@ -48,15 +48,15 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
         progress: an optional tqdm bar advanced in seconds of video.
 
     Returns:
-        :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``.
+        :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``, and
+        ``meta["players"]``: per timeline row, the highest confidence of anything showing a player
+        (``score``) and the people seen (``count``), for ``fusion.evidence``.
     """
     stats = SamplingStats()
-    times, scores, counts, batch, boxes = [], [], [], [], []
+    times, evidence, batch, boxes = [], [], [], []
 
     def flush():
-        frame_scores, frame_counts = detector.detect([frame.image for frame in batch], boxes_out=boxes)
-        scores.append(frame_scores)
-        counts.append(frame_counts)
+        evidence.append(detector.detect([frame.image for frame in batch], boxes_out=boxes))
         if progress is not None:
             progress.update(len(batch) / fps)
         batch.clear()
@@ -68,11 +68,13 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
             flush()
     if batch:
         flush()
-    scores, counts = np.concatenate(scores), np.concatenate(counts)
+    scores, counts = (np.concatenate([getattr(e, name) for e in evidence]) for name in ("scores", "counts"))
     meta = {"detector": detector.describe(), "frames_sampled": stats.frames_sampled,
             "frames_decoded": stats.frames_decoded, "sampling_fps": fps, "video": str(path),
             "duration_s": stats.duration_s, "source": "video",
             "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n},
+            "players": {"score": [round(float(v), 3) for e in evidence for v in e.players],
+                        "count": np.concatenate([e.nb_players for e in evidence]).tolist()},
             "keyframes": keyframes(times, boxes)}
     return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
 

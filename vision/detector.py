@@ -9,16 +9,37 @@ The default is Open Images V7 (``yolov8m-oiv7.pt``), which ultralytics fetches o
 where there is a network; here nothing is fetched, and missing weights fail in one line.
 """
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from common.errors import ConfigError
-from fusion.instruments import INSTRUMENTS, NB_INSTRUMENTS, code_for_class, index_of, load_class_map
+from fusion.instruments import (INSTRUMENTS, NB_INSTRUMENTS, OTHER_INSTRUMENT_CLASSES, PERSON_CLASSES,
+                                PLAYER_CLASSES, code_for_class, index_of, load_class_map)
 from vision.ultralytics_offline import load_yolo
 
 DEFAULT_WEIGHTS = "yolov8m-oiv7.pt"
 DEFAULT_CONFIDENCE = 0.25
 _OPEN_VOCABULARY_MARKERS = ("world", "yoloe")
+
+
+@dataclass
+class FrameEvidence:
+    """What the detector saw in each of ``nb_frames`` frames.
+
+    Attributes:
+        scores: float32 ``(nb_frames, K)``: highest box confidence per instrument (0 when unseen).
+        counts: int ``(nb_frames, K)``: boxes per instrument.
+        players: float32 ``(nb_frames,)``: highest confidence of anything showing a player (a person,
+            a face, an instrument of ours or any other).
+        nb_players: int ``(nb_frames,)``: people seen (the most boxes of one person class, or of
+            instruments of ours, whichever is more).
+    """
+
+    scores: np.ndarray
+    counts: np.ndarray
+    players: np.ndarray
+    nb_players: np.ndarray
 
 
 class Detector:
@@ -52,6 +73,11 @@ class Detector:
             code = code_for_class(name, class_map_entries)
             if code is not None:
                 self.class_to_index[int(class_id)] = index_of(code)
+        lowered = {int(class_id): name.lower() for class_id, name in self.model.names.items()}
+        self.person_classes = {c for c, name in lowered.items() if name in {n.lower() for n in PERSON_CLASSES}}
+        self.player_classes = {c for c, name in lowered.items()
+                               if name in {n.lower() for n in (*PLAYER_CLASSES, *OTHER_INSTRUMENT_CLASSES)}}
+        self.player_classes |= set(self.class_to_index)
         self.model.predict(np.zeros((32, 32, 3), dtype=np.uint8), imgsz=self.imgsz, verbose=False)
 
     def _prompt_with_vocabulary(self):
@@ -65,7 +91,8 @@ class Detector:
         """What the presence JSON records about the detector."""
         return {"weights": self.weights, "class_map": str(self.class_map_path) if self.class_map_path else None,
                 "confidence": self.confidence, "imgsz": self.imgsz,
-                "classes_used": {self.model.names[c]: INSTRUMENTS[i].code for c, i in self.class_to_index.items()}}
+                "classes_used": {self.model.names[c]: INSTRUMENTS[i].code for c, i in self.class_to_index.items()},
+                "player_classes": sorted(self.model.names[c] for c in self.player_classes)}
 
     def detect(self, images, boxes_out=None):
         """Score each frame.
@@ -76,28 +103,37 @@ class Detector:
                 ``[[x1, y1, x2, y2, code, confidence], ...]`` in pixels (for reports).
 
         Returns:
-            ``(scores, counts)``: float32 ``(nb_frames, K)`` highest confidence per instrument
-            (0 when unseen) and int ``(nb_frames, K)`` boxes per instrument.
+            :class:`FrameEvidence` of the frames.
         """
         import torch  # loaded with the weights already; at module level it would slow every CLI's start
 
-        scores = np.zeros((len(images), NB_INSTRUMENTS), dtype=np.float32)
-        counts = np.zeros((len(images), NB_INSTRUMENTS), dtype=np.int32)
+        evidence = FrameEvidence(np.zeros((len(images), NB_INSTRUMENTS), dtype=np.float32),
+                                 np.zeros((len(images), NB_INSTRUMENTS), dtype=np.int32),
+                                 np.zeros(len(images), dtype=np.float32), np.zeros(len(images), dtype=np.int32))
         for first in range(0, len(images), self.batch_size):
             batch = images[first:first + self.batch_size]
             torch.set_num_threads(self.threads)
             results = self.model.predict(batch, conf=self.confidence, imgsz=self.imgsz, stream=True, verbose=False)
             for offset, result in enumerate(results):
-                frame = first + offset
-                boxes, kept = result.boxes, []
-                for class_id, confidence, corners in zip(boxes.cls.cpu().numpy().astype(int), boxes.conf.cpu().numpy(),
-                                                         boxes.xyxy.cpu().numpy()):
-                    index = self.class_to_index.get(int(class_id))
-                    if index is not None:
-                        scores[frame, index] = max(scores[frame, index], float(confidence))
-                        counts[frame, index] += 1
-                        kept.append([*(round(float(v), 1) for v in corners), INSTRUMENTS[index].code,
-                                     round(float(confidence), 3)])
+                kept = self._read_boxes(result.boxes, evidence, first + offset)
                 if boxes_out is not None:
                     boxes_out.append(kept)
-        return scores, counts
+        return evidence
+
+    def _read_boxes(self, boxes, evidence, frame):
+        """Fill row ``frame`` of ``evidence`` from ultralytics ``boxes``; return the instrument boxes kept."""
+        kept, people = [], {}
+        for class_id, confidence, corners in zip(boxes.cls.cpu().numpy().astype(int), boxes.conf.cpu().numpy(),
+                                                 boxes.xyxy.cpu().numpy()):
+            class_id, confidence = int(class_id), float(confidence)
+            if class_id in self.player_classes:
+                evidence.players[frame] = max(evidence.players[frame], confidence)
+            if class_id in self.person_classes:
+                people[class_id] = people.get(class_id, 0) + 1
+            index = self.class_to_index.get(class_id)
+            if index is not None:
+                evidence.scores[frame, index] = max(evidence.scores[frame, index], confidence)
+                evidence.counts[frame, index] += 1
+                kept.append([*(round(float(v), 1) for v in corners), INSTRUMENTS[index].code, round(confidence, 3)])
+        evidence.nb_players[frame] = max(max(people.values(), default=0), int(evidence.counts[frame].sum()))
+        return kept

@@ -9,8 +9,10 @@ user's home. Before ultralytics is first imported, :func:`configure_ultralytics`
   copied into its ``Ultralytics/`` settings folder as ``Arial.ttf`` (matplotlib ships
   DejaVu Sans),
 
-and afterwards turns settings sync off. :func:`load_yolo` refuses weights that are not on
-disk with a one-line error, where ultralytics would try to download them.
+and afterwards turns settings sync off. :func:`load_yolo` finds weights on disk; a bare name of
+ultralytics' released weights (``yolov8m-oiv7.pt``) missing there is downloaded into
+``<cache>/weights`` when GitHub is reachable (the path is printed), and is otherwise a one-line
+:class:`MissingWeightsError` saying which file to put where.
 
 Weights are loaded without running code: ``.pt`` files are unpickled with
 ``torch.load(weights_only=True)`` against ultralytics' allow-list of model classes
@@ -19,11 +21,18 @@ after), so a crafted ``--detector evil.pt`` fails to load instead of running its
 """
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 from common.cache import cache_dir
 from common.errors import AvsepError, ConfigError
+
+ASSETS_URL = "https://github.com/ultralytics/assets/releases/download/v8.4.0"
+
+
+class MissingWeightsError(ConfigError):
+    """Detector weights are neither on disk nor downloadable now."""
 
 # Model definitions that ultralytics builds from its own package files, untrained.
 _CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -106,12 +115,58 @@ def load_yolo(weights):
     path = Path(weights).expanduser()
     if not path.exists() and path.parent == Path("."):
         path = cache_dir("weights") / path.name
+        if not path.exists():
+            fetch_released_weights(path)
     if not path.exists():
-        raise ConfigError(
-            f"detector weights {weights!r} are not on this machine and downloads are off; "
-            f"pass --detector PATH to a local ultralytics .pt or .onnx file, or put it in {cache_dir('weights')}"
-        )
+        raise MissingWeightsError(missing_weights_message(weights, path))
     try:
         return YOLO(str(path))
     except Exception as error:  # ultralytics raises many types for a corrupt file
         raise ConfigError(f"cannot load detector weights {path}: {str(error).splitlines()[0]}") from None
+
+
+def missing_weights_message(weights, path):
+    """Which file to put where, in one line."""
+    released = _released_names()
+    if Path(weights).name in released and Path(weights).parent == Path("."):
+        return (f"detector weights {weights} are not on this machine and it is offline: download "
+                f"{ASSETS_URL}/{Path(weights).name} to {path}, or pass --detector PATH")
+    return (f"detector weights {weights!r} are not on this machine; pass --detector PATH to a local "
+            f"ultralytics .pt or .onnx file, or put it in {cache_dir('weights')}")
+
+
+def _released_names():
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    return GITHUB_ASSETS_NAMES
+
+
+def github_reachable(timeout_s=3.0):
+    """Whether a TCP connection to github.com:443 opens within ``timeout_s``."""
+    try:
+        with socket.create_connection(("github.com", 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def fetch_released_weights(path):
+    """Download ultralytics' released weights named ``path.name`` to ``path`` when online; say where they went.
+
+    Leaves ``path`` absent when the name is not a release asset, GitHub is unreachable, or the
+    download fails (the caller reports what to put where).
+    """
+    if path.name not in _released_names() or not github_reachable():
+        return
+    from ultralytics.utils.downloads import safe_download
+
+    print(f"downloading {path.name} from {ASSETS_URL} to {path}", file=sys.stderr)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # renamed only when whole
+    try:
+        safe_download(url=f"{ASSETS_URL}/{path.name}", file=partial, min_bytes=1e5)
+        os.replace(partial, path)
+    except Exception as error:  # noqa: BLE001  (a failed download is reported as missing weights)
+        partial.unlink(missing_ok=True)
+        print(f"warning: downloading {path.name} failed: {str(error).splitlines()[0]}", file=sys.stderr)
+        return
+    print(f"detector weights saved to {path}", file=sys.stderr)

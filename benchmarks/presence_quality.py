@@ -1,0 +1,143 @@
+"""Who plays, judged per clip: precision, recall and F1 of presence from the picture, the sound and both.
+
+    python benchmarks/presence_quality.py [--detector W] [--fps F] [--json OUT]
+
+Each clip's predicted instruments (clip probability >= 0.5) are compared with the truth; counts
+are summed over clips and instruments (micro average). Sets:
+
+1. real performance videos (../shared/data/video_real; truth from its README, one clip with no
+   instrument of ours), with the real detector weights at hand: ../shared/models' Open Images V7
+   nano (``yolov8n-oiv7-dequant.pt``); the default ``yolov8m-oiv7.pt`` is not on this machine;
+2. the real URMP excerpts (../shared/data/urmp_excerpts, sound only; truth from the file names);
+3. drawn demo videos of the held-out synthetic pieces (``.cache/bench/videos``, made by
+   ``make bench``; the demo detector, the pieces' mixes as sound).
+
+Sets whose files are absent are skipped with a note. Prints a Markdown table and each clip's
+predictions.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared"
+REAL_VIDEOS = SHARED / "data" / "video_real"
+REAL_DETECTOR = SHARED / "models" / "yolov8n-oiv7-dequant.pt"
+URMP_REFERENCES = SHARED / "data" / "urmp_excerpts" / "reference"
+DRAWN_VIDEOS = ROOT / ".cache" / "bench" / "videos"
+DEMO_DETECTOR = ROOT / "models" / "demo_detector.pt"
+
+# ../shared/data/video_real/README.md: the instruments of ours in each clip.
+REAL_VIDEO_TRUTH = {
+    "mma_flute-demo.mp4": {"fl"},
+    "mma_oboe-demo.mp4": {"ob"},
+    "sop_MUSICframes_cello-YmKMEpt9OjQ_t30-50.mp4": {"vc"},
+    "clipsep_violin-WjwOm5pJlI0.mp4": {"vn"},
+    "rluke22_guitar_piano.mp4": set(),
+}
+URMP_TRUTH = {"12_mix.wav": {"vn", "vc"}, "20_mix.wav": {"tpt", "vn", "vc"}, "35_mix.wav": {"vn", "va", "db"}}
+
+
+def micro_scores(rows):
+    """``(precision, recall, f1)`` over ``[(truth set, predicted set)]``, counted per clip and instrument."""
+    hits = sum(len(truth & predicted) for truth, predicted in rows)
+    predicted = sum(len(p) for _, p in rows)
+    true = sum(len(t) for t, _ in rows)
+    precision = hits / predicted if predicted else (1.0 if not true else 0.0)
+    recall = hits / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def presences(path, detector, tagger, fps, senses):
+    """``{sense: Presence}`` of one clip for each of ``senses`` (``video``, ``audio``, ``both``)."""
+    from audio.tagger import tag_media
+    from fusion.evidence import fuse
+    from vision.detect_instruments import detect_video
+
+    found = {}
+    if "video" in senses or "both" in senses:
+        found["video"] = detect_video(path, detector, fps=fps)
+    if "audio" in senses or "both" in senses:
+        found["audio"] = tag_media(path, tagger)
+    if "both" in senses:
+        found["both"] = fuse(found["video"], found["audio"])
+    return {sense: found[sense] for sense in senses}
+
+
+def measure_set(name, clips, detector, tagger, fps, senses):
+    """Rows of ``{set, sense, clip, truth, predicted, seconds}`` for ``{path: truth}`` clips."""
+    from fusion.instruments import CODES
+
+    rows = []
+    for path, truth in clips.items():
+        for sense, presence in presences(path, detector, tagger, fps, senses).items():
+            rows.append({"set": name, "sense": sense, "clip": Path(path).name, "truth": sorted(truth),
+                         "predicted": list(presence.present_codes()),
+                         "clip_scores": {c: round(float(v), 2) for c, v in zip(CODES, presence.clip) if v >= 0.1}})
+    return rows
+
+
+def table(rows):
+    lines = ["| set | sense | clips | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["set"] for r in rows):
+        for sense in dict.fromkeys(r["sense"] for r in rows if r["set"] == name):
+            picked = [(set(r["truth"]), set(r["predicted"])) for r in rows if r["set"] == name and r["sense"] == sense]
+            precision, recall, f1 = micro_scores(picked)
+            lines.append(f"| {name} | {sense} | {len(picked)} | {precision:.2f} | {recall:.2f} | {f1:.2f} |")
+    return "\n".join(lines)
+
+
+def clip_lines(rows):
+    lines = []
+    for r in rows:
+        scores = ", ".join(f"{code} {value:.2f}" for code, value in r["clip_scores"].items())
+        lines.append(f"- {r['set']} / {r['clip']} / {r['sense']}: truth {','.join(r['truth']) or '-'}, "
+                     f"predicted {','.join(r['predicted']) or '-'} (clip scores >= 0.1: {scores or 'none'})")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--detector", type=Path, default=REAL_DETECTOR, help="weights for the real videos")
+    parser.add_argument("--tagger", type=Path, help="a .keras tagger (default: the shipped one)")
+    parser.add_argument("--fps", type=float, default=0.5)
+    parser.add_argument("--json", type=Path, help="also write every clip's row here")
+    args = parser.parse_args(argv)
+    from audio.tagger import InstrumentTagger
+    from vision.detector import Detector
+
+    tagger, rows, notes = InstrumentTagger(args.tagger), [], []
+    if REAL_VIDEOS.exists() and args.detector.exists():
+        clips = {REAL_VIDEOS / name: truth for name, truth in REAL_VIDEO_TRUTH.items()}
+        rows += measure_set("real videos", clips, Detector(args.detector), tagger, args.fps, ("video", "audio", "both"))
+    else:
+        notes.append(f"real videos: {REAL_VIDEOS} or {args.detector} absent; not measured")
+    if URMP_REFERENCES.exists():
+        clips = {URMP_REFERENCES / name: truth for name, truth in URMP_TRUTH.items()}
+        rows += measure_set("URMP excerpts", clips, None, tagger, args.fps, ("audio",))
+    else:
+        notes.append(f"URMP excerpts: {URMP_REFERENCES} absent; not measured")
+    drawn = sorted(DRAWN_VIDEOS.glob("Vid_*.mp4")) if DRAWN_VIDEOS.exists() else []
+    if drawn and DEMO_DETECTOR.exists():
+        from fusion.instruments import parse_urmp_name
+
+        clips = {path: set(parse_urmp_name(path.name).codes) for path in drawn}
+        rows += measure_set("drawn demo videos", clips, Detector(DEMO_DETECTOR), tagger, args.fps,
+                            ("video", "audio", "both"))
+    else:
+        notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
+    print(table(rows))
+    print()
+    print(clip_lines([r for r in rows if r["set"] != "drawn demo videos"]))
+    for note in notes:
+        print(f"- {note}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
