@@ -3,7 +3,8 @@
 A run folder holds ``config.yaml``, ``checkpoint.keras`` (model and optimizer, atomic),
 ``state.json``, ``metrics.jsonl``, and the deliverable: ``tagger.keras`` (the best weights by
 validation F1) with its card ``tagger.json``. Batch ``s`` depends only on ``(seed, s)``, so a run
-killed and started again continues as if never stopped.
+killed and started again continues with the batches, weights and optimizer state it would have
+had; only the dropout masks (``model.dropout`` > 0) are drawn afresh after a resume.
 """
 import json
 import sys

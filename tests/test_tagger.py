@@ -1,0 +1,134 @@
+"""The instrument tagger: features, labels of its training examples, training with resume, running it."""
+import json
+
+import numpy as np
+import pytest
+
+from audio.features import N_FFT, NB_MELS, SAMPLE_RATE, log_mel, mel_filterbank, nb_frames
+from audio.io import write_audio
+from common.errors import ConfigError
+from data.readers import read_urmp
+from data.tag_sampler import TagSampler, heard
+from fusion.instruments import index_of
+
+
+def write_piece(root, number, codes, seconds=4.0, resting=None):
+    """A URMP-layout piece of harmonic tones at 16 kHz; the ``resting`` code is silent in its second half."""
+    folder = root / f"{number:02d}_Tones_{'_'.join(codes)}"
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    stems = []
+    for i, code in enumerate(codes):
+        stem = sum(0.1 / k * np.sin(2 * np.pi * k * 200 * (1 + i) * t) for k in range(1, 6))
+        if code == resting:
+            stem[len(t) // 2:] = 0
+        stems.append(stem)
+    for part, (code, stem) in enumerate(zip(codes, stems), start=1):
+        write_audio(folder / f"AuSep_{part}_{code}_{number:02d}_Tones.wav", stem, SAMPLE_RATE)
+    write_audio(folder / f"AuMix_{folder.name}.wav", np.sum(stems, axis=0), SAMPLE_RATE)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tones")
+    write_piece(root, 1, ("vn", "vc"), resting="vc")
+    write_piece(root, 2, ("fl", "bn"))
+    clips = root / "accompaniment"
+    clips.mkdir()
+    rng = np.random.default_rng(0)
+    write_audio(clips / "0001_piano.wav", 0.1 * rng.standard_normal(4 * SAMPLE_RATE), SAMPLE_RATE)
+    return root
+
+
+def test_log_mel_shape_and_level():
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
+    features = log_mel(np.stack([tone, np.zeros_like(tone)]))
+    assert features.shape == (2, nb_frames(SAMPLE_RATE), NB_MELS)
+    assert features[1].max() == pytest.approx(-5.0)  # silence sits on the floor, -100 dB / 20
+    loudest_band = features[0].mean(axis=0).argmax()
+    bin_440 = round(440 * N_FFT / SAMPLE_RATE)
+    assert loudest_band == mel_filterbank()[bin_440].argmax()  # the band whose filter peaks at 440 Hz
+    assert features[0, :, loudest_band].mean() > -2
+
+
+def test_a_player_resting_through_the_window_is_labelled_absent():
+    targets = np.zeros((13, 1000), dtype=np.float32)
+    targets[index_of("vn")] = 0.1
+    targets[index_of("vc")] = 1e-5  # resting: a reverb tail far below the violin
+    presence = np.zeros(13, dtype=np.float32)
+    presence[[index_of("vn"), index_of("vc")]] = 1
+    labels = heard(targets, presence)
+    assert labels[index_of("vn")] == 1 and labels[index_of("vc")] == 0 and labels.sum() == 1
+
+
+def test_sampler_batches_are_labelled_deterministic_and_hold_nothing_of_ours_too(dataset):
+    from data.tag_sampler import read_clips
+
+    tracks = read_urmp(dataset, sample_rate=SAMPLE_RATE)
+    clips = read_clips(sorted((dataset / "accompaniment").glob("*.wav")))
+    sampler = TagSampler(tracks, clips, batch_size=64, seed=3, nothing_probability=0.2)
+    features, labels = sampler.batch(5)
+    assert features.shape == (64, nb_frames(3 * SAMPLE_RATE), NB_MELS) and labels.shape == (64, 13)
+    np.testing.assert_array_equal(sampler.batch(5)[0], features)
+    assert set(np.flatnonzero(labels.sum(axis=0))) <= {index_of(c) for c in ("vn", "vc", "fl", "bn")}
+    assert (labels.sum(axis=1) == 0).any() and (labels.sum(axis=1) >= 1).any()
+
+
+def tagger_config(steps=4):
+    """A tiny tagger; without dropout, whose masks a resumed run does not replay."""
+    return {"model": {"filters": [4, 8, 8, 8], "dense": 8, "dropout": 0.0}, "data": {},
+            "training": {"batch_size": 4, "steps": steps, "learning_rate": 1e-3, "seed": 0, "log_every": 1,
+                         "validate_every": 2, "checkpoint_every": 2}}
+
+
+def test_training_resumes_exactly_and_the_tagger_runs_on_a_video(dataset, tmp_path, sine_video):
+    from audio.tagger import InstrumentTagger, tag_media
+    from audio.train_tagger import train_tagger
+
+    tracks = read_urmp(dataset, sample_rate=SAMPLE_RATE)
+    sampler = TagSampler(tracks, [], batch_size=4, seed=1)
+    validation = sampler.batch(1000)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_tagger(tagger_config(), straight, sampler, validation, progress=False)
+    train_tagger(tagger_config(), resumed, sampler, validation, max_steps=2, progress=False)  # "killed" at 2
+    state = train_tagger(tagger_config(), resumed, sampler, validation, progress=False)
+    assert state["step"] == 4
+
+    def losses(run):
+        return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines() if "loss" in line]
+
+    assert losses(resumed) == pytest.approx(losses(straight), rel=1e-4)
+    card = json.loads((resumed / "tagger.json").read_text())
+    assert card["vocabulary"][0] == "vn" and card["sample_rate"] == SAMPLE_RATE and "f1" in card["validation"]
+
+    tagger = InstrumentTagger(resumed / "tagger.keras")
+    presence = tag_media(sine_video, tagger)  # ~3 s of sound: a window centred on every second
+    nb_windows = int(np.ceil(presence.meta["duration_s"]))
+    assert presence.meta["source"] == "audio" and presence.values.shape == (nb_windows, 13) and nb_windows >= 3
+    np.testing.assert_allclose(presence.times, np.arange(nb_windows))
+    assert np.all((presence.values >= 0) & (presence.values <= 1))
+
+
+def test_a_missing_or_broken_tagger_is_one_line(tmp_path):
+    from audio.tagger import InstrumentTagger
+
+    with pytest.raises(ConfigError, match="train one"):
+        InstrumentTagger(tmp_path / "absent.keras")
+    (tmp_path / "broken.keras").write_text("no model")
+    with pytest.raises(ConfigError, match="cannot load"):
+        InstrumentTagger(tmp_path / "broken.keras")
+
+
+def test_accompaniment_clips_are_rendered_outside_the_vocabulary(tmp_path):
+    from data.accompaniment import OTHER_PROGRAMS, main
+
+    soundfont = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+    assert main(["--out", str(tmp_path), "--clips", "2", "--seconds", "4", "--workers", "1",
+                 "--soundfont", soundfont]) == 0
+    entries = json.loads((tmp_path / "meta.json").read_text())
+    assert [e["clip"] for e in entries] == [1, 2] and all(e["program"] in OTHER_PROGRAMS for e in entries)
+    from audio.io import read_audio
+
+    for entry in entries:
+        audio, rate = read_audio(tmp_path / f"{entry['clip']:04d}_{entry['instrument']}.wav")
+        assert rate == 22050 and np.abs(audio).max() == pytest.approx(0.5, abs=1e-3)
+    assert main(["--out", str(tmp_path), "--clips", "2", "--soundfont", soundfont]) == 0  # nothing to redo
