@@ -36,7 +36,7 @@ def sse_loss(targets, estimates):
     return keras.ops.sum(keras.ops.square(targets - estimates), axis=(1, 2, 3))
 
 
-LOSSES = {"mse": "mse", "sse": sse_loss}
+LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae"}
 
 
 def learning_rate(training):

@@ -108,10 +108,15 @@ def test_resume_after_interruption_continues_step_count_and_loss(dataset, tmp_pa
         np.testing.assert_allclose(wa, wb, atol=1e-6)
 
 
-def test_sse_loss_and_decay_train(dataset, tmp_path):
-    state = train(config(loss="sse", decay={"rate": 0.5, "steps": 2}, steps=2), tmp_path, sampler_for(dataset),
+@pytest.mark.parametrize("loss", ["sse", "l1"])
+def test_other_losses_and_decay_train(dataset, tmp_path, loss):
+    state = train(config(loss=loss, decay={"rate": 0.5, "steps": 2}, steps=2), tmp_path, sampler_for(dataset),
                   progress=False)
     assert state["step"] == 2 and (tmp_path / "model.keras").exists()
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["training"]["loss"] == loss
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in line]
+    assert all(np.isfinite(losses)) and losses[0] > 0
 
 
 def test_early_stopping(dataset, tmp_path):
