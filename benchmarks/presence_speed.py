@@ -37,6 +37,9 @@ def make_video(path, seconds):
 
 def default_architecture(folder):
     """A YAML of YOLOv8m with Open Images V7's 601 classes (the default detector's shape)."""
+    from vision.ultralytics_offline import load_yolo_class
+
+    load_yolo_class()  # ultralytics configured offline before its first import
     import ultralytics
 
     source = Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / "yolov8.yaml"
