@@ -94,8 +94,8 @@ def spectrogram_pictures(files):
     return pictures
 
 
-def presence_picture(presence):
-    """The presence timeline (instruments x time) of a presence JSON as a data URI."""
+def presence_picture(presence, title=None):
+    """The presence timeline (instruments x time) of a presence JSON (or one sense of it) as a data URI."""
     plt = _pyplot()
     timeline = presence["timeline"]
     values = np.asarray(timeline["presence"], dtype=float).reshape(-1, len(CODES))
@@ -106,7 +106,7 @@ def presence_picture(presence):
                 extent=(times[0], end, len(CODES) - 0.5, -0.5))
     axis.set_yticks(range(len(CODES)), CODES)
     axis.set_xlabel("s")
-    axis.set_title(f"presence ({presence.get('source') or 'unknown source'})")
+    axis.set_title(title or f"presence ({presence.get('source') or 'unknown source'})")
     return png_data_uri(figure)
 
 
@@ -159,6 +159,10 @@ def write_separation_report(folder):
     if strip:
         body += ["<h2>What the detector saw</h2>", f'<img alt="sampled frames with boxes" src="{strip}">']
     body += ["<h2>Presence used</h2>", f'<img alt="presence timeline" src="{presence_picture(presence)}">']
+    for sense, what in (("video", "what the picture showed"), ("audio", "what the sound held")):
+        if sense in presence.get("senses", {}):
+            picture = presence_picture(presence["senses"][sense], f"{sense}: {what}")
+            body.append(f'<img alt="presence from {sense}" src="{picture}">')
     body += ["<h2>Listen and look</h2>"]
     for name, picture in pictures.items():
         file = MIXTURE if name == "mixture" else f"{name}.wav"
@@ -179,6 +183,9 @@ def _provenance_rows(manifest):
             ("post-filter", manifest.get("postfilter") or "none")]
     if detector:
         rows.append(("detector", f"{Path(str(detector.get('weights'))).name}, confidence {detector.get('confidence')}"))
+    tagger = manifest["presence"].get("tagger")
+    if tagger:
+        rows.append(("instrument tagger", f"{Path(str(tagger.get('model'))).name}, {tagger.get('window_s')} s windows"))
     rows += [(f"time: {name}", f"{seconds:.2f} s") for name, seconds in manifest.get("timings", {}).items()]
     return rows
 
