@@ -1,6 +1,6 @@
 """Who plays, judged per clip: precision, recall and F1 of presence from the picture, the sound and both.
 
-    python benchmarks/presence_quality.py [--detector W] [--fps F] [--json OUT]
+    python benchmarks/presence_quality.py [--detector W] [--tagger T] [--json OUT]
 
 Each clip's predicted instruments (clip probability >= 0.5) are compared with the truth; counts
 are summed over clips and instruments (micro average). Sets:
@@ -52,29 +52,26 @@ def micro_scores(rows):
     return precision, recall, f1
 
 
-def presences(path, detector, tagger, fps, senses):
-    """``{sense: Presence}`` of one clip for each of ``senses`` (``video``, ``audio``, ``both``)."""
-    from audio.tagger import tag_media
-    from fusion.evidence import fuse
-    from vision.detect_instruments import detect_video
+def detectors_for(weights):
+    """``{sense: Detector}`` at ``separate_video``'s defaults for each sense that looks."""
+    from fusion.evidence import PICTURE_SAMPLING
+    from vision.detector import Detector
 
-    found = {}
-    if "video" in senses or "both" in senses:
-        found["video"] = detect_video(path, detector, fps=fps)
-    if "audio" in senses or "both" in senses:
-        found["audio"] = tag_media(path, tagger)
-    if "both" in senses:
-        found["both"] = fuse(found["video"], found["audio"])
-    return {sense: found[sense] for sense in senses}
+    return {sense: Detector(weights, max_imgsz=max_imgsz) for sense, (_, max_imgsz) in PICTURE_SAMPLING.items()}
 
 
-def measure_set(name, clips, detector, tagger, fps, senses):
-    """Rows of ``{set, sense, clip, truth, predicted, seconds}`` for ``{path: truth}`` clips."""
+def measure_set(name, clips, detectors, tagger, senses):
+    """Rows of ``{set, sense, clip, truth, predicted, clip_scores}`` for ``{path: truth}`` clips.
+
+    Each sense runs as ``separate_video --presence-from SENSE`` would (``resolve_presence``).
+    """
     from fusion.instruments import CODES
+    from pipelines.separate import resolve_presence
 
     rows = []
     for path, truth in clips.items():
-        for sense, presence in presences(path, detector, tagger, fps, senses).items():
+        for sense in senses:
+            presence = resolve_presence(path, detector=(detectors or {}).get(sense), presence_from=sense, tagger=tagger)
             rows.append({"set": name, "sense": sense, "clip": Path(path).name, "truth": sorted(truth),
                          "predicted": list(presence.present_codes()),
                          "clip_scores": {c: round(float(v), 2) for c, v in zip(CODES, presence.clip) if v >= 0.1}})
@@ -104,21 +101,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detector", type=Path, default=REAL_DETECTOR, help="weights for the real videos")
     parser.add_argument("--tagger", type=Path, help="a .keras tagger (default: the shipped one)")
-    parser.add_argument("--fps", type=float, default=0.5)
     parser.add_argument("--json", type=Path, help="also write every clip's row here")
     args = parser.parse_args(argv)
     from audio.tagger import InstrumentTagger
-    from vision.detector import Detector
 
     tagger, rows, notes = InstrumentTagger(args.tagger), [], []
     if REAL_VIDEOS.exists() and args.detector.exists():
         clips = {REAL_VIDEOS / name: truth for name, truth in REAL_VIDEO_TRUTH.items()}
-        rows += measure_set("real videos", clips, Detector(args.detector), tagger, args.fps, ("video", "audio", "both"))
+        rows += measure_set("real videos", clips, detectors_for(args.detector), tagger, ("video", "audio", "both"))
     else:
         notes.append(f"real videos: {REAL_VIDEOS} or {args.detector} absent; not measured")
     if URMP_REFERENCES.exists():
         clips = {URMP_REFERENCES / name: truth for name, truth in URMP_TRUTH.items()}
-        rows += measure_set("URMP excerpts", clips, None, tagger, args.fps, ("audio",))
+        rows += measure_set("URMP excerpts", clips, None, tagger, ("audio",))
     else:
         notes.append(f"URMP excerpts: {URMP_REFERENCES} absent; not measured")
     drawn = sorted(DRAWN_VIDEOS.glob("Vid_*.mp4")) if DRAWN_VIDEOS.exists() else []
@@ -126,8 +121,7 @@ def main(argv=None):
         from fusion.instruments import parse_urmp_name
 
         clips = {path: set(parse_urmp_name(path.name).codes) for path in drawn}
-        rows += measure_set("drawn demo videos", clips, Detector(DEMO_DETECTOR), tagger, args.fps,
-                            ("video", "audio", "both"))
+        rows += measure_set("drawn demo videos", clips, detectors_for(DEMO_DETECTOR), tagger, ("video", "audio", "both"))
     else:
         notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
     print(table(rows))

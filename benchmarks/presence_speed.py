@@ -1,13 +1,14 @@
 """Speed of presence from both senses on a 720p video: seconds of video per second of compute.
 
-    python benchmarks/presence_speed.py [VIDEO] [--detector W] [--fps F] [--seconds 60]
+    python benchmarks/presence_speed.py [VIDEO] [--detector W] [--fps F] [--imgsz S] [--seconds 60]
 
 Default video: ../shared's 1280x720 oboe performance, looped to ``--seconds`` (else a 720p test
 pattern with a tone). Default detector: the architecture of the default ``yolov8m-oiv7.pt``
 (YOLOv8m, 601 Open Images classes) built untrained, since its speed does not depend on its
 training and its weights are not on this machine. Times the picture (frame sampling and
-detection), the sound (decoding and the shipped tagger) and their fusion, in one process after
-the models are loaded, as ``separate_video`` runs them.
+detection, at ``separate_video``'s defaults for both senses unless ``--fps``/``--imgsz``), the
+sound (decoding and the shipped tagger) and their fusion, in one process after the models are
+loaded.
 """
 import argparse
 import subprocess
@@ -52,11 +53,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path)
     parser.add_argument("--detector", help="weights (default: the default detector's architecture, untrained)")
-    parser.add_argument("--fps", type=float, default=0.5, help="frames sampled per second (separate_video's default)")
+    parser.add_argument("--fps", type=float, help="frames sampled per second (default: separate_video's with both senses)")
+    parser.add_argument("--imgsz", type=int, help="detector input size (default: separate_video's with both senses)")
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
     from audio.tagger import InstrumentTagger, tag_media
-    from fusion.evidence import fuse
+    from fusion.evidence import PICTURE_SAMPLING, fuse
     from vision.detect_instruments import detect_video
     from vision.detector import Detector
 
@@ -64,18 +66,21 @@ def main(argv=None):
         video = args.video or Path(tmp) / "video720p.mp4"
         if args.video is None:
             make_video(video, args.seconds)
-        detector = Detector(args.detector or default_architecture(tmp))
+        fps, max_imgsz = PICTURE_SAMPLING["both"]
+        fps = args.fps or fps
+        detector = Detector(args.detector or default_architecture(tmp), imgsz=args.imgsz,
+                            max_imgsz=None if args.imgsz else max_imgsz)
         tagger = InstrumentTagger()
         info = probe_media(video)
         started = time.perf_counter()
-        seen = detect_video(video, detector, fps=args.fps)
+        seen = detect_video(video, detector, fps=fps)
         picture_s = time.perf_counter() - started
         heard = tag_media(video, tagger)
         sound_s = time.perf_counter() - started - picture_s
         fuse(seen, heard)
         total_s = time.perf_counter() - started
     name = args.detector or "YOLOv8m, 601 classes (untrained; the default yolov8m-oiv7.pt's architecture)"
-    print(f"{info.duration_s:.0f} s of {info.width}x{info.height} video, {name}, {args.fps:g} frame/s:")
+    print(f"{info.duration_s:.0f} s of {info.width}x{info.height} video, {name}, {fps:g} frame/s at {detector.imgsz} px:")
     print(f"  picture {picture_s:.1f} s ({seen.meta['frames_sampled']} frames), sound {sound_s:.1f} s, "
           f"fusion {total_s - picture_s - sound_s:.2f} s")
     print(f"  presence from both senses: {total_s:.1f} s, {info.duration_s / total_s:.1f}x real time")

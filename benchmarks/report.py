@@ -11,8 +11,10 @@
    detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
-3. Speed and memory of separation and detection, training throughput, and the speed of rendering
-   training data from recorded samples, on this machine.
+3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
+   both, on real videos, the real excerpts and the drawn videos (``benchmarks/presence_quality.py``).
+4. Speed and memory of separation, detection and presence from both senses, training throughput,
+   and the speed of rendering training data from recorded samples, on this machine.
 
 Working files go to ``.cache/bench/``. Every number is printed with the command behind it.
 """
@@ -175,6 +177,13 @@ def main(argv=None):
     else:
         sections.append(f"Real URMP excerpts: {URMP_EXCERPTS} is absent on this machine; not measured.\n")
 
+    sections += ["## Presence: who plays\n", "Per clip, the instruments whose clip probability reaches 0.5, against the "
+                 "truth; precision, recall and F1 counted over clips and instruments "
+                 "(`python benchmarks/presence_quality.py`). 'video': the detector alone; 'audio': the instrument "
+                 "tagger (`models/tagger.keras`) alone; 'both': fused (`fusion.evidence`), at `separate_video`'s "
+                 "defaults (video alone 1 frame/s; both 0.25 frame/s, at most 480 px). Real videos use the only real "
+                 "weights here, ../shared's Open Images V7 nano; the default yolov8m-oiv7.pt is not on this machine.\n",
+                 shell([sys.executable, "benchmarks/presence_quality.py"]).strip(), ""]
     if not args.skip_speed:
         train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
         sections += ["## Speed and memory\n", "The separation job (`python benchmarks/separate_speed.py`): a 44.1 kHz stereo "
@@ -183,6 +192,10 @@ def main(argv=None):
                      shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", "",
                      "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",
                      shell([sys.executable, "benchmarks/detect_speed.py"]).strip(), "```", "",
+                     "Presence from both senses on a 60 s 720p video (`python benchmarks/presence_speed.py`: picture "
+                     "at separate_video's defaults with the default detector's architecture, sound through the tagger):\n",
+                     "```", shell([sys.executable, "benchmarks/presence_speed.py"]).strip(),
+                     "```", "",
                      "Training throughput of the default model size (`[KERAS_BACKEND=jax] python "
                      "benchmarks/train_speed.py --levels 8 --filters 16`), full steps on random data, batch 8:\n",
                      "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),

@@ -30,6 +30,10 @@ from fusion.presence import Presence
 from fusion.timeline import CLIP_PERCENTILE, running_max
 
 PRESENCE_SOURCES = ("both", "video", "audio")  # what may decide presence: the choices of --presence-from
+# Frames per second and the most detector input size (None: the weights' own) for each source that looks: the
+# picture alone must resolve time itself; beside the sound (1 s windows) it says who is in view, and
+# one frame every 4 s at 480 px keeps both senses over 10x real time on 2 cores (BENCHMARKS.md).
+PICTURE_SAMPLING = {"video": (1.0, None), "both": (0.25, 480)}
 PICTURE_WEIGHT = 0.5
 PLAYER_SEEN = 0.25
 PLAYER_HOLD_S = 3.0

@@ -27,7 +27,7 @@ from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
 from common.files import atomic_path, write_json
-from fusion.evidence import PRESENCE_SOURCES
+from fusion.evidence import PICTURE_SAMPLING, PRESENCE_SOURCES
 from fusion.instruments import CODES, parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
 from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
@@ -36,8 +36,8 @@ from pipelines.report import MIXTURE, REPORT, write_separation_report
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
 
-def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=1.0, presence_from="both",
-                     tagger=None):
+def resolve_presence(media, instruments=None, presence_file=None, detector=None, fps=None, presence_from="both",
+                     tagger=None, imgsz=None):
     """Presence from ``--instruments``, ``--presence FILE``, or the senses (in that order).
 
     Args:
@@ -45,6 +45,9 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
         instruments: ``"vn,vc"`` or None.
         presence_file: a presence JSON or None.
         detector: a :class:`vision.detector.Detector` or weights path, for the picture.
+        fps, imgsz: frames sampled per second and detector input size; None: the defaults of
+            ``fusion.evidence.PICTURE_SAMPLING`` for ``presence_from`` (sparser, and at most 480 px,
+            with the sound beside the picture, whose timeline carries the detail).
         presence_from: ``"both"`` (picture and sound fused, ``fusion.evidence``), ``"video"``
             (the detector alone) or ``"audio"`` (the tagger alone). With ``"both"``, a file without
             a picture or a detector whose weights are missing leaves the sound alone, with a warning
@@ -61,7 +64,9 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
         raise AvsepError(f"presence from {presence_from!r}: choose one of {', '.join(PRESENCE_SOURCES)}")
     warnings, seen = [], None
     if presence_from in ("video", "both"):
-        seen = presence_from_picture(media, detector, fps, required=presence_from == "video", warnings=warnings)
+        default_fps, max_imgsz = PICTURE_SAMPLING[presence_from]
+        seen = presence_from_picture(media, detector, fps or default_fps, imgsz, None if imgsz else max_imgsz,
+                                     required=presence_from == "video", warnings=warnings)
     if presence_from == "video":
         return seen
     from audio.tagger import InstrumentTagger, tag_media
@@ -81,7 +86,7 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
     return presence
 
 
-def presence_from_picture(media, detector, fps, required, warnings):
+def presence_from_picture(media, detector, fps, imgsz, max_imgsz, required, warnings):
     """The detector's presence, or None (with a warning appended) when the picture cannot be had and is not ``required``."""
     from vision.detector import DEFAULT_WEIGHTS
     from vision.ultralytics_offline import MissingWeightsError
@@ -95,7 +100,8 @@ def presence_from_picture(media, detector, fps, required, warnings):
         from vision.detector import Detector
 
         try:
-            detector = detector if isinstance(detector, Detector) else Detector(detector or DEFAULT_WEIGHTS)
+            detector = detector if isinstance(detector, Detector) else Detector(detector or DEFAULT_WEIGHTS,
+                                                                                imgsz=imgsz, max_imgsz=max_imgsz)
         except MissingWeightsError as error:
             if required:
                 raise

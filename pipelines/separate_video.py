@@ -27,7 +27,10 @@ def add_separation_arguments(parser, detector=True):
                             help="which senses decide who plays: both (default), video (detector) or audio (tagger)")
         parser.add_argument("--detector", default=DEFAULT_WEIGHTS,
                             help=f"ultralytics weights for detection (default {DEFAULT_WEIGHTS}, fetched when online)")
-        parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second for detection")
+        parser.add_argument("--fps", type=float,
+                            help="frames sampled per second for detection (default 1; 0.25 beside the sound)")
+        parser.add_argument("--imgsz", type=int,
+                            help="detector input size in pixels (default: the weights' own; 480 beside the sound)")
     parser.add_argument("--tagger", type=Path, help="a .keras instrument tagger (default: the shipped one)")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -57,7 +60,7 @@ def run_separation(args, media):
     presence = resolve_presence(media, args.instruments, args.presence) if given else None
     separator = Separator(args.model)
     presence = presence or resolve_presence(media, detector=getattr(args, "detector", None),
-                                            fps=getattr(args, "fps", 1.0),
+                                            fps=getattr(args, "fps", None), imgsz=getattr(args, "imgsz", None),
                                             presence_from=getattr(args, "presence_from", "audio"), tagger=args.tagger)
     manifest = separate_media(media, out, separator, presence, videos=getattr(args, "videos", False),
                               force=args.force, progress=True, allow_partial=args.allow_partial, wiener=args.wiener)

@@ -50,6 +50,7 @@ class Detector:
         class_map: optional YAML of extra ``class name: code`` entries.
         confidence: minimum box confidence.
         imgsz: inference size in pixels; None takes the size the weights were trained at (else 640).
+        max_imgsz: an upper bound on that size (for a cheaper pass), or None.
         batch_size: frames per predict call.
         threads: CPU threads for inference; None: every core this process may use. Ultralytics
             sets torch to ``cpu_count - 1`` threads when its predictor starts (one thread, half
@@ -57,7 +58,7 @@ class Detector:
             threads are set before every predict call.
     """
 
-    def __init__(self, weights=DEFAULT_WEIGHTS, class_map=None, confidence=DEFAULT_CONFIDENCE, imgsz=None,
+    def __init__(self, weights=DEFAULT_WEIGHTS, class_map=None, confidence=DEFAULT_CONFIDENCE, imgsz=None, max_imgsz=None,
                  batch_size=16, threads=None):
         self.weights, self.class_map_path = str(weights), class_map
         self.confidence, self.batch_size = confidence, batch_size
@@ -65,6 +66,7 @@ class Detector:
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.threads = threads or available
         self.imgsz = imgsz or self.model.overrides.get("imgsz") or 640
+        self.imgsz = min(self.imgsz, max_imgsz) if max_imgsz else self.imgsz
         if any(marker in self.weights.lower() for marker in _OPEN_VOCABULARY_MARKERS):
             self._prompt_with_vocabulary()
         class_map_entries = load_class_map(class_map)
