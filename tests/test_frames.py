@@ -4,7 +4,7 @@ import pytest
 from common.errors import EmptyMediaError, MediaNotFoundError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import probe_media
 from conftest import VIDEO_FPS, VIDEO_SECONDS, decode_frame_index, shared_file
-from vision.frames import SamplingStats, sample_frames, sample_times
+from vision.frames import GapCosts, SamplingStats, sample_frames, sample_times
 
 
 def test_probe_video_with_sound(sine_video):
@@ -44,8 +44,11 @@ def test_sampling_one_frame_per_second(sine_video):
     assert all(f.image.shape == (240, 320, 3) and f.image.dtype == np.uint8 for f in frames)
 
 
-@pytest.mark.parametrize("fps", [0.5, 1.0, 3.0, 10.0])
-def test_sampled_frames_are_the_right_frames(indexed_video, fps):
+@pytest.mark.parametrize("way", ["measured", "always seek"])
+@pytest.mark.parametrize("fps", [0.3, 0.5, 1.0, 3.0, 10.0])
+def test_sampled_frames_are_the_right_frames(indexed_video, fps, way, monkeypatch):
+    if way == "always seek":
+        monkeypatch.setattr(GapCosts, "seek_is_cheaper", lambda self, gap: True)
     stats = SamplingStats()
     frames = list(sample_frames(indexed_video, fps=fps, stats=stats))
     expected = [int(t * VIDEO_FPS + 1e-6) for t in sample_times(4.0, fps)]
@@ -54,11 +57,20 @@ def test_sampled_frames_are_the_right_frames(indexed_video, fps):
     assert stats.frames_sampled == len(expected)
 
 
-def test_sparse_sampling_seeks_instead_of_decoding_everything(indexed_video):
+def test_sparse_sampling_grabs_the_first_far_gap_then_seeks_to_measure_both(indexed_video):
     stats = SamplingStats()
-    frames = list(sample_frames(indexed_video, fps=0.4, stats=stats))  # every 62.5 frames
-    assert [decode_frame_index(f.image) for f in frames] == [0, 62]
-    assert stats.seeks == 1 and stats.frames_decoded == 2
+    frames = list(sample_frames(indexed_video, fps=0.3, stats=stats))  # every 83.3 frames: 0, 83
+    assert [decode_frame_index(f.image) for f in frames] == [0, 83]
+    assert stats.seeks == 0 and stats.frames_decoded == 84
+
+
+def test_far_gaps_take_the_way_measured_cheaper():
+    costs = GapCosts()
+    assert not costs.seek_is_cheaper(100)  # nothing measured: grab, and time it
+    costs.grab_s = 0.002
+    assert costs.seek_is_cheaper(100)  # grabbing measured: seek once, and time it
+    costs.seek_s = 0.5  # a keyframe far back: a seek decodes many frames
+    assert not costs.seek_is_cheaper(100) and costs.seek_is_cheaper(300)
 
 
 def test_sampling_above_video_rate_repeats_no_frame(indexed_video):

@@ -1,9 +1,13 @@
 """Sampling video frames at N frames per second, with their timestamps, through OpenCV.
 
-Frames are BGR uint8 ``(height, width, 3)`` as OpenCV decodes them. Sampling seeks to each
-wanted frame when it lies far ahead and only grabs (decodes without converting) the frames
-in between when it is near, so sparse sampling of a long video costs few decodes.
+Frames are BGR uint8 ``(height, width, 3)`` as OpenCV decodes them. To reach a wanted frame
+far ahead, sampling either seeks (which decodes from the keyframe before it) or grabs (decodes
+without converting) every frame in between. Which is cheaper depends on the keyframe spacing,
+which OpenCV does not tell: the first far gap is grabbed and the second seeks, both timed, and
+from then on each gap takes the way the running estimates say is cheaper. A video with a
+keyframe every second seeks; one with a keyframe every 8 s (x264's default) grabs.
 """
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -40,6 +44,22 @@ class SamplingStats:
     frames_sampled: int = 0
     frames_decoded: int = 0
     seeks: int = 0
+
+
+@dataclass
+class GapCosts:
+    """The last measured cost of crossing a far gap: seconds per seek, seconds per grabbed frame."""
+
+    seek_s: float = None
+    grab_s: float = None
+
+    def seek_is_cheaper(self, gap):
+        """Grab the first far gap and seek the second (to measure both); then the cheaper for ``gap`` frames."""
+        if self.grab_s is None:
+            return False
+        if self.seek_s is None:
+            return True
+        return self.seek_s < self.grab_s * gap
 
 
 def sample_times(duration_s, fps):
@@ -88,19 +108,28 @@ def sample_frames(path, fps=1.0, stats=None):
     stats = stats if stats is not None else SamplingStats()
     capture, video_fps, nb_frames = open_video(path)
     stats.duration_s = nb_frames / video_fps
+    costs = GapCosts()
     try:
         wanted = sorted({int(t * video_fps + 1e-6) for t in sample_times(nb_frames / video_fps, fps)})
         position = 0  # index of the frame the next read returns
         for index in wanted:
-            if index - position > _SEEK_THRESHOLD_FRAMES:
+            gap = index - position
+            far = gap > _SEEK_THRESHOLD_FRAMES
+            seek = far and costs.seek_is_cheaper(gap)
+            if seek:
+                started = time.perf_counter()
                 capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+                costs.seek_s = time.perf_counter() - started
                 position = index
                 stats.seeks += 1
+            started = time.perf_counter()
             while position < index:
                 if not capture.grab():
                     return
                 position += 1
                 stats.frames_decoded += 1
+            if far and not seek:
+                costs.grab_s = (time.perf_counter() - started) / gap
             ok, image = capture.read()
             if not ok:
                 if stats.frames_sampled == 0:
