@@ -42,7 +42,7 @@ def png_data_uri(figure):
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", pil_kwargs={"compress_level": 1})
     plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
@@ -84,8 +84,8 @@ def spectrogram_pictures(files):
     pictures = {}
     for name, (times, freqs, level) in spectra.items():
         figure, axis = plt.subplots(figsize=(10, 2.4))
-        image = axis.pcolormesh(times, freqs / 1000, level, vmin=top - DYNAMIC_RANGE_DB, vmax=top, cmap="magma",
-                                shading="auto", rasterized=True)
+        image = axis.imshow(level, origin="lower", aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB, vmax=top,
+                            extent=(times[0], times[-1], freqs[0] / 1000, freqs[-1] / 1000), interpolation="nearest")
         axis.set_ylabel("kHz")
         axis.set_xlabel("s")
         axis.set_title(name)
