@@ -1,8 +1,9 @@
 """``python -m pipelines.batch ROOT [--out DIR] [--address ADDR] [--workers N]``: a URMP tree on Ray Data.
 
 Each piece folder (``NN_Title_codes``) is one item: its ``Vid_`` video when there is one
-(presence detected in the picture, or taken from the folder name with ``--labels``), else its
-``AuMix_`` file with the instruments of the folder name. Outputs go to ``OUT/<piece>/`` as
+(presence from the picture and the sound as in ``separate_video``, ``--presence-from`` choosing,
+or taken from the folder name with ``--labels``), else its ``AuMix_`` file with the instruments
+of the folder name. Outputs go to ``OUT/<piece>/`` as
 ``separate_video`` writes them (each file atomic, the manifest last).
 
 The same command runs on a laptop and on a cluster: a local Ray instance sized to the machine by
@@ -38,6 +39,7 @@ from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, run_cli
 from common.errors import AvsepError, InvalidNameError, UnknownInstrumentError, one_line
 from common.ffmpeg import probe_media
 from common.files import atomic_path
+from fusion.evidence import PRESENCE_SOURCES
 from fusion.instruments import parse_urmp_name
 from pipelines.report import write_batch_index
 from vision.detector import DEFAULT_WEIGHTS
@@ -87,33 +89,52 @@ def media_seconds(path):
 
 
 class DetectionWorker:
-    """Stage 1, a Ray Data actor: each item's presence, detected in its video or read from its name.
+    """Stage 1, a Ray Data actor: each item's presence, from its video's picture and sound or its name.
 
-    The detector loads the first time an item needs it (an audio-only tree never loads it), on the
-    GPU when the actor was given one. A failure marks the row; stage 2 passes it on.
+    The detector and the tagger load the first time an item needs them (an audio-only tree loads
+    neither), the detector on the GPU when the actor was given one. Missing default weights
+    leave the sound alone, with a warning, as in ``separate_video``. A failure marks the row;
+    stage 2 passes it on.
     """
 
-    def __init__(self, detector, use_labels, threads):
+    def __init__(self, detector, use_labels, threads, presence_from="both"):
         self.detector_weights, self.use_labels, self.threads = detector, use_labels, threads
-        self.detector = None
+        self.presence_from, self.detector, self.tagger = presence_from, None, None
 
     def _detector(self):
-        if self.detector is None:
+        """The detector, or its weights' name when they are missing (``resolve_presence`` then warns)."""
+        if self.detector is None and self.presence_from != "audio":
+            from fusion.evidence import PICTURE_SAMPLING
             from vision.detector import Detector
+            from vision.ultralytics_offline import MissingWeightsError
 
-            self.detector = Detector(self.detector_weights, threads=self.threads)
+            try:
+                self.detector = Detector(self.detector_weights, threads=self.threads,
+                                         max_imgsz=PICTURE_SAMPLING[self.presence_from][1])
+            except MissingWeightsError:
+                if self.presence_from == "video":
+                    raise
+                return self.detector_weights
         return self.detector
+
+    def _tagger(self):
+        if self.tagger is None and self.presence_from != "video":
+            from audio.tagger import InstrumentTagger
+
+            self.tagger = InstrumentTagger()
+        return self.tagger
 
     def __call__(self, batch):
         from fusion.presence import Presence
-        from vision.detect_instruments import detect_video
+        from pipelines.separate import resolve_presence
 
         presences, reasons, seconds = [], [], []
         for media, codes, is_video in zip(batch["media"], batch["codes"], batch["is_video"]):
             started, presence, reason = time.monotonic(), "", ""
             try:
                 if bool(is_video) and not self.use_labels:
-                    detected = detect_video(Path(str(media)), self._detector())
+                    detected = resolve_presence(Path(str(media)), detector=self._detector(),
+                                                presence_from=self.presence_from, tagger=self._tagger())
                 else:
                     detected = Presence.constant(tuple(str(codes).split(",")), source="folder name")
                 presence = json.dumps(detected.to_json())
@@ -210,7 +231,7 @@ def start_ray(address, gpus_per_worker):
 
 
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
-              progress=True, wiener=True):
+              progress=True, wiener=True, presence_from="both"):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
     ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
@@ -232,7 +253,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
             DetectionWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"detector": str(Path(detector).resolve()) if Path(detector).exists() else str(detector),
-                                   "use_labels": use_labels,
+                                   "use_labels": use_labels, "presence_from": presence_from,
                                    "threads": max(1, int(detection_cpus))},
             num_cpus=detection_cpus, num_gpus=gpus_per_worker, max_restarts=-1, max_task_retries=0)
         results = presences.map_batches(
@@ -273,6 +294,8 @@ def get_parser():
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs for the detection actor")
     parser.add_argument("--detector", default=DEFAULT_WEIGHTS, help="ultralytics weights for videos")
     parser.add_argument("--labels", action="store_true", help="take instruments from folder names, not the picture")
+    parser.add_argument("--presence-from", choices=PRESENCE_SOURCES, default="both",
+                        help="for videos without --labels: both senses (default), video or audio")
     parser.add_argument("--model", type=Path, help="a .keras separation model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="redo finished items")
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
@@ -292,7 +315,7 @@ def _run(args):
     started = time.monotonic()
     if todo:
         rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
-                               args.gpus_per_worker, wiener=args.wiener))
+                               args.gpus_per_worker, wiener=args.wiener, presence_from=args.presence_from))
     elapsed = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda row: row["item"])

@@ -137,5 +137,6 @@ def test_videos_go_through_the_detection_stage_and_failures_stay_with_their_item
     assert summary["02_Broken_tpt"]["status"] == "failed" and "cannot decode" in summary["02_Broken_tpt"]["reason"]
     assert {summary[n]["status"] for n in ("01_Good_vn_vc", "03_Other_fl", "04_Film_vn_va", "05_Crash_vc")} == {"done"}
     film = json.loads((out / "04_Film_vn_va" / "manifest.json").read_text())
-    assert film["presence"]["source"] == "video" and film["presence"]["detector"]["weights"] == str(weights)
+    assert film["presence"]["source"] == "video+audio" and film["presence"]["detector"]["weights"] == str(weights)
+    assert set(film["presence"]["senses"]) == {"video", "audio"}
     assert json.loads((out / "01_Good_vn_vc" / "manifest.json").read_text())["instruments"] == ["vn", "vc"]
