@@ -16,7 +16,8 @@ import yaml
 
 from audio.backend import keras
 from audio.tagger import WINDOW_S, build_tagger
-from audio.train import MetricsLog, Prefetcher, machine_description, save_checkpoint
+from audio.train import MetricsLog, Prefetcher, learning_rate, machine_description, save_checkpoint
+from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from fusion.instruments import CODES
 
@@ -49,17 +50,30 @@ def compile_tagger(config):
     """A new compiled tagger for ``config`` (sections ``model`` and ``training``)."""
     keras.utils.set_random_seed(config["training"].get("seed", 0))
     model = build_tagger(**config.get("model", {}))
-    model.compile(optimizer=keras.optimizers.Adam(config["training"]["learning_rate"]),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config["training"])),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     return model
 
 
 def restore(run_dir, config):
-    """``(model, state)``: the run's checkpoint if there is one, else a new model at step 0."""
+    """``(model, state)``: the run's checkpoint if there is one, else a new model at step 0.
+
+    A new model starts from the weights of ``training.init_from`` (a tagger ``.keras`` of the same
+    architecture) when the config names one.
+    """
     checkpoint = run_dir / "checkpoint.keras"
     if checkpoint.exists():
         return keras.saving.load_model(checkpoint), json.loads((run_dir / "state.json").read_text())
-    return compile_tagger(config), {"step": 0, "best_f1": None}
+    model = compile_tagger(config)
+    init_from = config["training"].get("init_from")
+    if init_from:
+        if not Path(init_from).is_file():
+            raise ConfigError(f"training.init_from: no such tagger file: {init_from}")
+        source = keras.saving.load_model(init_from, compile=False)
+        if [w.shape for w in source.get_weights()] != [w.shape for w in model.get_weights()]:
+            raise ConfigError(f"training.init_from: {init_from} is another architecture than the config's model")
+        model.set_weights(source.get_weights())
+    return model, {"step": 0, "best_f1": None}
 
 
 def save_tagger(model, run_dir, config, state, validation, data_description):

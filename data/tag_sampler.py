@@ -9,7 +9,11 @@ resting through the window is absent. Around them, what real recordings add:
 - an instrument outside the vocabulary (``data.accompaniment`` clips: piano, guitar, organ,
   voices...) with probability ``accompaniment_probability``, -12..+3 dB re the ensemble;
 - examples with nothing of ours (``nothing_probability``): such a clip alone, or noise alone;
-- a noise floor (half the examples, -75..-40 dBFS) and an overall level from -35 to 0 dB peak.
+- a noise floor (half the examples, -75..-40 dBFS) and an overall level from -35 to 0 dB peak;
+- on the features: a smooth random equalisation (a tilt and a slow ripple across the mel bands,
+  up to about ±6 dB: other microphones, rooms and instrument bodies) and, in a fifth of the
+  examples, everything above a random 4.5-8 kHz cut at the floor (band-limited or compressed
+  sources).
 
 Batch ``step`` depends only on ``(seed, step)``. A batch is ``(features (B, nb_frames, 64),
 labels (B, K))`` float32 (features: ``audio.features.log_mel``).
@@ -17,7 +21,7 @@ labels (B, K))`` float32 (features: ``audio.features.log_mel``).
 import numpy as np
 from tqdm import tqdm
 
-from audio.features import SAMPLE_RATE, log_mel
+from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
 from audio.io import read_audio
 from data.sampler import StemSampler
 from fusion.instruments import NB_INSTRUMENTS
@@ -87,4 +91,17 @@ class TagSampler:
         """Batch ``step``: ``(features (B, nb_frames, 64), labels (B, K))``."""
         rng = np.random.default_rng([self.seed, step])
         mixes, labels = zip(*(self.example(rng) for _ in range(self.batch_size)))
-        return log_mel(np.stack(mixes)), np.stack(labels)
+        return colour(log_mel(np.stack(mixes)), rng), np.stack(labels)
+
+
+def colour(features, rng):
+    """``features`` ``(B, nb_frames, NB_MELS)`` (log-mel / 20) with a random equalisation per example."""
+    bands = np.linspace(-1.0, 1.0, NB_MELS)
+    coloured = features.copy()
+    for example in coloured:
+        tilt, ripple = rng.uniform(-0.2, 0.2), rng.uniform(0, 0.1)  # in dB / 20: +-4 dB and 2 dB
+        curve = tilt * bands + ripple * np.sin(np.pi * rng.uniform(0.5, 2.0) * bands + rng.uniform(0, 2 * np.pi))
+        example += curve.astype(np.float32)
+        if rng.random() < 0.2:
+            example[:, rng.integers(int(0.8 * NB_MELS), NB_MELS):] = FLOOR_DB / 20
+    return np.maximum(coloured, FLOOR_DB / 20)

@@ -132,3 +132,21 @@ def test_accompaniment_clips_are_rendered_outside_the_vocabulary(tmp_path):
         audio, rate = read_audio(tmp_path / f"{entry['clip']:04d}_{entry['instrument']}.wav")
         assert rate == 22050 and np.abs(audio).max() == pytest.approx(0.5, abs=1e-3)
     assert main(["--out", str(tmp_path), "--clips", "2", "--soundfont", soundfont]) == 0  # nothing to redo
+
+
+def test_a_new_run_starts_from_the_weights_of_init_from(dataset, tmp_path):
+    from audio.backend import keras
+    from audio.train_tagger import restore, train_tagger
+
+    sampler = TagSampler(read_urmp(dataset, sample_rate=SAMPLE_RATE), [], batch_size=4, seed=1)
+    train_tagger(tagger_config(steps=2), tmp_path / "first", sampler, progress=False)
+    config = tagger_config()
+    config["training"].update(init_from=str(tmp_path / "first" / "tagger.keras"), decay={"rate": 0.5, "steps": 2})
+    model, state = restore(tmp_path / "second", config)
+    first = keras.saving.load_model(tmp_path / "first" / "tagger.keras")
+    assert state["step"] == 0
+    for mine, theirs in zip(model.get_weights(), first.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    config["model"]["dense"] = 16
+    with pytest.raises(ConfigError, match="another architecture"):
+        restore(tmp_path / "third", config)
