@@ -9,7 +9,12 @@ mixture; each keeps the mixture's phase where it dominates. The STFT is the NMF 
 
 All arrays are float32 ``(nb_channels, nb_samples)`` at one rate; the stems are mono.
 """
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import soundfile
 
 from audio.nmf import inverse, spectrogram
 
@@ -50,33 +55,45 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
     return out
 
 
-def wiener_postfilter_files(mixture_path, stem_paths, iterations=0):
+def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None):
     """:func:`wiener_postfilter` on files, :data:`BLOCK_S` seconds at a time; each stem file is replaced.
+
+    Blocks are filtered ``workers`` at a time in threads (the FFTs and the masks release the GIL;
+    default: the cores this process may use), read and written in order, so at most ``workers + 1``
+    blocks are in memory.
 
     Args:
         mixture_path: the mixture (any channels).
         stem_paths: ``{code: path}`` of mono stems as long as the mixture, at its rate.
     """
-    import os
-
-    import soundfile
-
     codes = list(stem_paths)
     if len(codes) < 2:
         return
+    workers = workers or len(os.sched_getaffinity(0))
     with soundfile.SoundFile(mixture_path) as mixture_file:
         sample_rate, block = mixture_file.samplerate, int(BLOCK_S * mixture_file.samplerate)
         readers = {code: soundfile.SoundFile(stem_paths[code]) for code in codes}
         tmp_paths = {code: f"{stem_paths[code]}.wiener.tmp.wav" for code in codes}
         writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, 1, subtype="FLOAT") for code in codes}
+
+        def write(filtered):
+            for code, audio in filtered.result().items():
+                writers[code].write(audio.T)
+
         try:
-            while True:
-                mixture = mixture_file.read(block, dtype="float32", always_2d=True).T
-                if mixture.shape[1] == 0:
-                    break
-                stems = {code: readers[code].read(mixture.shape[1], dtype="float32", always_2d=True).T for code in codes}
-                for code, audio in wiener_postfilter(mixture, stems, sample_rate, iterations).items():
-                    writers[code].write(audio.T)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                pending = deque()
+                while True:
+                    mixture = mixture_file.read(block, dtype="float32", always_2d=True).T
+                    if mixture.shape[1] == 0:
+                        break
+                    stems = {code: readers[code].read(mixture.shape[1], dtype="float32", always_2d=True).T
+                             for code in codes}
+                    pending.append(pool.submit(wiener_postfilter, mixture, stems, sample_rate, iterations))
+                    if len(pending) >= workers:
+                        write(pending.popleft())
+                while pending:
+                    write(pending.popleft())
         finally:
             for handle in (*readers.values(), *writers.values()):
                 handle.close()

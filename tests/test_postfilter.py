@@ -43,3 +43,25 @@ def test_separate_audio_applies_it_on_request(tmp_path, model_path):  # noqa: F8
     assert separate_audio.main([str(tmp_path / "mix.wav"), "--instruments", "vn,vc", "--model", str(model_path),
                                 "--out", str(tmp_path / "plain"), "--no-wiener"]) == 0
     assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["postfilter"] is None
+
+
+def test_files_are_filtered_block_by_block_in_threads_as_in_memory(tmp_path, monkeypatch):
+    import soundfile
+
+    from audio import postfilter
+
+    monkeypatch.setattr(postfilter, "BLOCK_S", 0.5)  # 5 blocks, the last one short
+    sample_rate, rng = 8000, np.random.default_rng(1)
+    mixture = rng.standard_normal((2, int(2.3 * sample_rate))).astype(np.float32)
+    stems = {code: rng.standard_normal((1, mixture.shape[1])).astype(np.float32) for code in ("vn", "vc", "fl")}
+    soundfile.write(tmp_path / "mix.wav", mixture.T, sample_rate, subtype="FLOAT")
+    for code, stem in stems.items():
+        soundfile.write(tmp_path / f"{code}.wav", stem.T, sample_rate, subtype="FLOAT")
+    postfilter.wiener_postfilter_files(tmp_path / "mix.wav", {c: tmp_path / f"{c}.wav" for c in stems}, workers=2)
+    for code in stems:
+        block = int(0.5 * sample_rate)
+        expected = np.concatenate([
+            postfilter.wiener_postfilter(mixture[:, s:s + block], {c: v[:, s:s + block] for c, v in stems.items()},
+                                         sample_rate)[code] for s in range(0, mixture.shape[1], block)], axis=1)
+        np.testing.assert_allclose(soundfile.read(tmp_path / f"{code}.wav", dtype="float32")[0], expected[0], atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fl.wav", "mix.wav", "vc.wav", "vn.wav"]
