@@ -10,6 +10,7 @@ time with a global pooling, so it takes any window of at least a second.
 (``source: "audio"``). Training: ``audio.train_tagger``; a model is a ``.keras`` file and a JSON
 card beside it.
 """
+import itertools
 import json
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from audio.backend import keras
 from audio.features import NB_MELS, SAMPLE_RATE, log_mel
-from common.errors import ConfigError
+from audio.stream import AudioStream, StreamResampler
+from common.errors import ConfigError, EmptyMediaError
 from fusion.instruments import CODES, NB_INSTRUMENTS
 from fusion.presence import Presence
 from fusion.timeline import aggregate
@@ -52,20 +54,6 @@ def build_tagger(filters=(16, 32, 64, 128), dense=128, dropout=0.3):
     return keras.Model(features, logits, name="instrument_tagger")
 
 
-def window_starts(nb_samples, hop_s, window_s=WINDOW_S, sample_rate=SAMPLE_RATE):
-    """``(times (n,), starts (n,))``: window centres every ``hop_s`` from 0, their first samples (may be < 0)."""
-    duration = nb_samples / sample_rate
-    times = np.arange(0.0, max(duration, 1e-9), hop_s)
-    starts = np.round((times - window_s / 2) * sample_rate).astype(np.int64)
-    return times, starts
-
-
-def cut_windows(audio, starts, length):
-    """``(n, length)`` windows of mono ``audio`` from ``starts``, zeros outside it."""
-    padded = np.pad(audio, (length, length))
-    return np.stack([padded[start + length:start + 2 * length] for start in starts])
-
-
 class InstrumentTagger:
     """A trained tagger ready to run.
 
@@ -90,28 +78,59 @@ class InstrumentTagger:
         self.batch_size = batch_size
         self.window = int(self.card.get("window_s", WINDOW_S) * SAMPLE_RATE)
 
-    def probabilities(self, audio, hop_s=1.0):
-        """Per-window instrument probabilities.
+    def probabilities(self, blocks, hop_s=1.0):
+        """Per-window instrument probabilities of a sound given in blocks.
+
+        Windows are centred every ``hop_s`` seconds from 0 while the centre lies within the
+        sound, zero-padded beyond its ends; only the samples still needed are kept.
 
         Args:
-            audio: mono float ``(nb_samples,)`` at 16 kHz (:data:`audio.features.SAMPLE_RATE`).
+            blocks: mono float ``(n,)`` arrays at 16 kHz (:data:`audio.features.SAMPLE_RATE`),
+                in order (one array for a whole recording).
             hop_s: seconds between window centres.
 
         Returns:
-            ``(times (n,), probabilities (n, K) float32)``; window ``i`` is centred on ``times[i]``.
+            ``(times (n,), probabilities (n, K) float32, nb_samples)``.
         """
-        times, starts = window_starts(len(audio), hop_s)
-        probabilities = []
-        for first in range(0, len(starts), self.batch_size):
-            windows = cut_windows(audio, starts[first:first + self.batch_size], self.window)
-            logits = np.asarray(self.model.predict_on_batch(log_mel(windows)))
-            probabilities.append(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
-        return times, np.concatenate(probabilities).astype(np.float32)
+        half, hop = self.window // 2, hop_s * SAMPLE_RATE
+        buffer, buffer_start, nb_samples = np.zeros(half, np.float32), -half, 0  # absolute sample of buffer[0]
+        windows, probabilities, index = [], [], 0
 
-    def presence(self, audio, hop_s=1.0, meta=None):
-        """:class:`Presence` of mono 16 kHz ``audio``: the window probabilities smoothed over time."""
-        times, probabilities = self.probabilities(audio, hop_s)
-        meta = {"source": "audio", "tagger": self.describe(), "duration_s": len(audio) / SAMPLE_RATE, **(meta or {})}
+        def start(i):
+            return int(round(i * hop)) - half
+
+        for block in itertools.chain(blocks, [None]):
+            finished = block is None
+            if finished:  # pad the last windows with silence
+                buffer = np.concatenate([buffer, np.zeros(self.window, np.float32)])
+            else:
+                buffer = np.concatenate([buffer, np.asarray(block, np.float32)])
+                nb_samples += len(block)
+            while (not finished or index * hop < nb_samples) and start(index) + self.window <= buffer_start + len(buffer):
+                first = start(index) - buffer_start
+                windows.append(buffer[first:first + self.window])
+                index += 1
+                if len(windows) == self.batch_size:
+                    probabilities.append(self._predict(windows))
+                    windows = []
+            drop = start(index) - buffer_start
+            buffer, buffer_start = buffer[max(drop, 0):], buffer_start + max(drop, 0)
+        if windows:
+            probabilities.append(self._predict(windows))
+        times = np.arange(index) * hop_s
+        return times, (np.concatenate(probabilities) if probabilities else np.zeros((0, NB_INSTRUMENTS))).astype(
+            np.float32), nb_samples
+
+    def _predict(self, windows):
+        logits = np.asarray(self.model.predict_on_batch(log_mel(np.stack(windows)))).astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def presence(self, blocks, hop_s=1.0, meta=None):
+        """:class:`Presence` of a mono 16 kHz sound in ``blocks``: the window probabilities smoothed over time."""
+        times, probabilities, nb_samples = self.probabilities(blocks, hop_s)
+        if not len(times):
+            raise EmptyMediaError("no sound to tag")
+        meta = {"source": "audio", "tagger": self.describe(), "duration_s": nb_samples / SAMPLE_RATE, **(meta or {})}
         return aggregate(times, probabilities, hop_s=hop_s, hold_s=0.0, smooth_s=SMOOTH_S, meta=meta)
 
     def describe(self):
@@ -121,10 +140,19 @@ class InstrumentTagger:
 
 
 def tag_media(path, tagger=None, hop_s=1.0):
-    """Presence heard in a media file's (first) soundtrack: ``Presence`` with ``source: "audio"``."""
-    from audio.io import read_audio
+    """Presence heard in a media file's (first) soundtrack, decoded and tagged block by block.
 
+    Returns:
+        :class:`Presence` with ``meta["source"] == "audio"``.
+    """
     tagger = tagger or InstrumentTagger()
-    audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, nb_channels=1)
-    return tagger.presence(audio[0], hop_s, meta={"audio": str(path)})
+    return tagger.presence(mono_blocks(path), hop_s, meta={"audio": str(path)})
 
+
+def mono_blocks(path):
+    """The soundtrack of ``path`` as mono float32 blocks at 16 kHz."""
+    stream = AudioStream(path)
+    resampler = StreamResampler(stream.sample_rate, SAMPLE_RATE, 1)
+    for block in stream:
+        yield resampler.push(block.mean(axis=0, keepdims=True))[0]
+    yield resampler.push(np.zeros((1, 0), np.float32), last=True)[0]

@@ -100,7 +100,14 @@ def test_training_resumes_exactly_and_the_tagger_runs_on_a_video(dataset, tmp_pa
     card = json.loads((resumed / "tagger.json").read_text())
     assert card["vocabulary"][0] == "vn" and card["sample_rate"] == SAMPLE_RATE and "f1" in card["validation"]
 
-    tagger = InstrumentTagger(resumed / "tagger.keras")
+    tagger = InstrumentTagger(resumed / "tagger.keras", batch_size=4)
+    sound = np.random.default_rng(2).standard_normal(int(6.3 * SAMPLE_RATE)).astype(np.float32) * 0.1
+    times, whole, nb_samples = tagger.probabilities([sound])
+    np.testing.assert_allclose(times, np.arange(7))  # centres 0..6 s
+    assert nb_samples == len(sound) and whole.shape == (7, 13)
+    for cuts in ([1000, 50000], [16000 * k for k in range(1, 7)]):  # blocks shorter and longer than a window
+        _, streamed, _ = tagger.probabilities(np.split(sound, cuts))
+        np.testing.assert_allclose(streamed, whole, atol=1e-5)
     presence = tag_media(sine_video, tagger)  # ~3 s of sound: a window centred on every second
     nb_windows = int(np.ceil(presence.meta["duration_s"]))
     assert presence.meta["source"] == "audio" and presence.values.shape == (nb_windows, 13) and nb_windows >= 3
