@@ -45,14 +45,16 @@ def test_tiny_model_builds_and_predicts_without_network(no_network):
     assert no_network == []
 
 
-def test_missing_weights_fail_in_one_line_without_network(no_network, tmp_path):
+def test_missing_weights_fail_in_one_line_after_one_look_for_github(no_network, tmp_path):
     start = time.monotonic()
     with pytest.raises(ConfigError) as error:
-        load_yolo("yolov8m-oiv7.pt")
+        load_yolo("yolov8m-oiv7.pt")  # a released name: downloaded when github.com answers
     assert "--detector" in str(error.value) and "\n" not in str(error.value)
+    assert "releases/download" in str(error.value) and "weights/yolov8m-oiv7.pt" in str(error.value)
+    assert no_network == [(("github.com", 443),)]
     with pytest.raises(ConfigError):
-        load_yolo(tmp_path / "absent.pt")
-    assert time.monotonic() - start < 5 and no_network == []
+        load_yolo(tmp_path / "absent.pt")  # a path: never fetched
+    assert time.monotonic() - start < 5 and len(no_network) == 1
 
 
 def test_corrupt_weights_fail_in_one_line(tmp_path):
