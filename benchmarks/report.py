@@ -134,6 +134,13 @@ def model_card_lines():
     lines = []
     for path in sorted(MODELS_DIR.glob("*.json")):
         card = json.loads(path.read_text())
+        if "vocabulary" in card and "window_s" in card:  # the instrument tagger
+            lines.append(f"- `{path.with_suffix('.keras').name}`: instrument tagger, conv filters "
+                         f"{card['model'].get('filters')}, {card['steps']} steps of batch {card['training']['batch_size']} "
+                         f"in its last stage, validation window F1 {card['validation']['f1']:.2f} "
+                         f"(mAP {card['validation']['map']:.2f}); trained with `{card['command']}`"
+                         + (f"; {card['notes']}" if card.get("notes") else ""))
+            continue
         config = card["config"]
         lines.append(f"- `{path.with_suffix('.keras').name}`: {config['nb_levels']} levels x {config['nb_filters']} "
                      f"filters, conditioning {config['conditioning']} at {config['condition_at']}, "
