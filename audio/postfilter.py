@@ -18,7 +18,7 @@ import soundfile
 
 from audio.nmf import inverse, spectrogram
 
-BLOCK_S = 30.0
+BLOCK_S = 15.0
 
 
 def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
