@@ -17,6 +17,7 @@ import hashlib
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -63,16 +64,19 @@ def resolve_presence(media, instruments=None, presence_file=None, detector=None,
     if presence_from not in PRESENCE_SOURCES:
         raise AvsepError(f"presence from {presence_from!r}: choose one of {', '.join(PRESENCE_SOURCES)}")
     warnings, seen = [], None
-    if presence_from in ("video", "both"):
-        default_fps, max_imgsz = PICTURE_SAMPLING[presence_from]
-        seen = presence_from_picture(media, detector, fps or default_fps, imgsz, None if imgsz else max_imgsz,
-                                     required=presence_from == "video", warnings=warnings)
     if presence_from == "video":
-        return seen
+        return presence_from_picture(media, detector, fps or PICTURE_SAMPLING["video"][0], imgsz,
+                                     None if imgsz else PICTURE_SAMPLING["video"][1], required=True, warnings=warnings)
     from audio.tagger import InstrumentTagger, tag_media
 
     tagger = tagger if isinstance(tagger, InstrumentTagger) else InstrumentTagger(tagger)
-    heard = tag_media(media, tagger)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the sound is tagged while the picture is looked at
+        hearing = pool.submit(tag_media, media, tagger)
+        if presence_from == "both":
+            default_fps, max_imgsz = PICTURE_SAMPLING["both"]
+            seen = presence_from_picture(media, detector, fps or default_fps, imgsz, None if imgsz else max_imgsz,
+                                         required=False, warnings=warnings)
+        heard = hearing.result()
     if seen is None:
         presence = heard
     else:
