@@ -101,20 +101,31 @@ def tfrecord_batches(config, input_length, output_length):
     return batches, validation_tracks, description
 
 
-def get_parser():
-    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/)")
+def add_run_arguments(parser, config_help):
+    """The options every training CLI takes: ``--config``, ``--run``, ``--set``, ``--max-steps``, ``--debug``."""
+    parser.add_argument("--config", required=True, type=Path, help=config_help)
     parser.add_argument("--run", type=Path, help="run folder (default: runs/<config name>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps in this call")
     return add_debug_flag(parser)
 
 
-def _run(args):
+def load_run_config(args, sections):
+    """``args.config`` with ``args.set`` applied; a one-line error when one of ``sections`` is missing."""
     config = load_config(args.config, args.set)
-    for section in ("model", "data", "training"):
+    for section in sections:
         if section not in config:
             raise ConfigError(f"config {args.config} has no {section!r} section")
+    return config
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
+    return add_run_arguments(parser, "YAML config (see configs/)")
+
+
+def _run(args):
+    config = load_run_config(args, ("model", "data", "training"))
     from audio.train import train
     from audio.waveunet import waveunet_lengths
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import add_debug_flag, run_cli
+from common.cli import run_cli
 from common.errors import ConfigError
-from pipelines.train import load_config, read_training_tracks
+from pipelines.train import add_run_arguments, load_run_config, read_training_tracks
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -55,18 +55,11 @@ def make_samplers(config):
 
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train_tagger", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="YAML config (see configs/tagger.yaml)")
-    parser.add_argument("--run", type=Path, help="run folder (default: runs/<config name>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps in this call")
-    return add_debug_flag(parser)
+    return add_run_arguments(parser, "YAML config (see configs/tagger.yaml)")
 
 
 def _run(args):
-    config = load_config(args.config, args.set)
-    for section in ("data", "training"):
-        if section not in config:
-            raise ConfigError(f"config {args.config} has no {section!r} section")
+    config = load_run_config(args, ("data", "training"))
     from audio.train_tagger import train_tagger
 
     sampler, validation, description = make_samplers(config)
