@@ -26,7 +26,7 @@ The clip probability is the 80th percentile over time, as for each sense alone
 import numpy as np
 
 from fusion.instruments import CODES, DETECTOR_AMBIGUITIES, index_of
-from fusion.presence import Presence
+from fusion.presence import Presence, nearest_rows
 from fusion.timeline import CLIP_PERCENTILE, running_max
 
 PRESENCE_SOURCES = ("both", "video", "audio")  # what may decide presence: the choices of --presence-from
@@ -49,20 +49,13 @@ def family_support(values):
     return supported
 
 
-def on_grid(times, source_times, values):
-    """Rows of ``values`` (aligned with ``source_times``) nearest to each of ``times``."""
-    source_times = np.asarray(source_times, dtype=np.float64)
-    rows = np.abs(np.asarray(times)[:, None] - source_times[None, :]).argmin(axis=1)
-    return np.asarray(values)[rows]
-
-
 def players_on_grid(video, times):
     """``(player score (n,), people (n,))`` of the picture at ``times``; no record: a player always there."""
     players = video.meta.get("players")
     if not players or len(players.get("score", ())) != len(video.times):
         return np.ones(len(times), dtype=np.float32), np.zeros(len(times), dtype=np.int64)
-    return (on_grid(times, video.times, np.asarray(players["score"], dtype=np.float32)),
-            on_grid(times, video.times, np.asarray(players["count"], dtype=np.int64)))
+    rows = nearest_rows(times, video.times)
+    return np.asarray(players["score"], dtype=np.float32)[rows], np.asarray(players["count"], dtype=np.int64)[rows]
 
 
 def halve_surplus(fused, people):

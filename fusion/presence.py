@@ -53,9 +53,7 @@ class Presence:
 
         With ``threshold``, hard 0/1 labels (value >= threshold).
         """
-        times_s = np.asarray(times_s, dtype=np.float64)
-        rows = np.abs(times_s[:, None] - self.times[None, :]).argmin(axis=1)
-        values = self.values[rows].astype(np.float32)
+        values = self.values[nearest_rows(times_s, self.times)].astype(np.float32)
         return values if threshold is None else (values >= threshold).astype(np.float32)
 
     def present_codes(self, threshold=DEFAULT_THRESHOLD):
@@ -108,6 +106,12 @@ class Presence:
         check_timeline(path, times, values, clip, float(hop_s))
         meta = {k: v for k, v in data.items() if k not in ("instruments", "clip", "timeline")}
         return cls(times, values, clip, float(hop_s), meta)
+
+
+def nearest_rows(times_s, row_times_s):
+    """For each of ``times_s`` ``(n,)``, the index of the nearest of ``row_times_s`` ``(m,)``: ``(n,)`` int."""
+    times_s, row_times_s = np.asarray(times_s, dtype=np.float64), np.asarray(row_times_s, dtype=np.float64)
+    return np.abs(times_s[:, None] - row_times_s[None, :]).argmin(axis=1)
 
 
 def check_timeline(path, times, values, clip, hop_s):
