@@ -25,18 +25,11 @@ import yaml
 
 from audio.backend import keras
 from audio.apply import separate
+from audio.losses import build_loss
 from audio.waveunet import WaveUNet, load_waveunet
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from fusion.instruments import CODES
-
-
-def sse_loss(targets, estimates):
-    """Sum of squared errors per example (the seed's 'SSE'), averaged over the batch."""
-    return keras.ops.sum(keras.ops.square(targets - estimates), axis=(1, 2, 3))
-
-
-LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae"}
 
 
 def learning_rate(training):
@@ -145,7 +138,7 @@ def build_model(config):
     keras.utils.set_random_seed(training.get("seed", 0))  # the same initial weights every time
     with distribution_scope():
         model = WaveUNet(**config["model"])
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate(training)), loss=LOSSES[training["loss"]])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(training)), loss=build_loss(training))
     return model
 
 
@@ -232,6 +225,8 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     batches = Prefetcher(sampler, state["step"])
     losses, started = [], time.monotonic()
     bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training")
+    if validation_tracks and state["step"] == 0 and training.get("init_from"):
+        _validate(model, run_dir, config, state, validation_tracks, log, data_description)  # where fine-tuning starts
     clock = time.monotonic()
     while state["step"] < last_step and not state.get("stopped_early"):
         inputs, targets = batches.next()

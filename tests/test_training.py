@@ -108,7 +108,7 @@ def test_resume_after_interruption_continues_step_count_and_loss(dataset, tmp_pa
         np.testing.assert_allclose(wa, wb, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["sse", "l1"])
+@pytest.mark.parametrize("loss", ["sse", "l1", "mse+stft"])
 def test_other_losses_and_decay_train(dataset, tmp_path, loss):
     state = train(config(loss=loss, decay={"rate": 0.5, "steps": 2}, steps=2), tmp_path, sampler_for(dataset),
                   progress=False)
@@ -186,3 +186,20 @@ def test_init_from_starts_a_new_run_from_a_model_files_weights(dataset, tmp_path
         restore(tmp_path / "run2", other)
     with pytest.raises(Exception, match="no such model file"):
         restore(tmp_path / "run3", config(init_from=str(tmp_path / "absent.keras")))
+
+
+def test_fine_tuning_validates_its_starting_point_first(dataset, tmp_path):
+    from audio.train import build_model
+
+    source = build_model(config(seed=7))
+    source.save(tmp_path / "start.keras")
+    run = tmp_path / "run"
+    # a rate of zero: no step can beat the starting weights, so they stay the best model
+    train(config(init_from=str(tmp_path / "start.keras"), learning_rate=0.0, steps=2, validate_every=2), run,
+          sampler_for(dataset), validation_tracks=read_urmp(dataset)[:1], progress=False)
+    validations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+                   if "validation_sdr" in line]
+    assert [v["step"] for v in validations] == [0, 2]
+    assert json.loads((run / "model.json").read_text())["steps"] == 0
+    for saved, wanted in zip(load_waveunet(run / "model.keras").get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(saved, wanted)

@@ -1,0 +1,90 @@
+"""Training losses of the Wave-U-Net, in ``keras.ops`` only (TensorFlow and JAX backends).
+
+Every loss compares ``targets`` with ``estimates``, both ``(batch, nb_sources, nb_samples,
+nb_channels)`` at the model's sample rate, and gives one value per example; Keras averages them
+over the batch. ``LOSSES`` maps the names a config's ``training.loss`` may hold to them.
+"""
+from audio.backend import keras
+from common.errors import ConfigError
+
+ops = keras.ops
+
+# (window and FFT length, hop) in samples: ~12 ms, 46 ms and 93 ms windows at 22.05 kHz.
+STFT_RESOLUTIONS = ((256, 64), (1024, 256), (2048, 512))
+MAGNITUDE_FLOOR = 1e-3  # below this the log-magnitude term stops caring (~-60 dB re a full-scale bin)
+
+
+def sse_loss(targets, estimates):
+    """Sum of squared errors per example (the seed's 'SSE'), averaged over the batch."""
+    return ops.sum(ops.square(targets - estimates), axis=(1, 2, 3))
+
+
+def stft_magnitudes(signals, fft_length, hop):
+    """``(batch, nb_sources, nb_samples, nb_channels)`` -> ``(batch, nb_sources, nb_channels, frames, bins)``."""
+    signals = ops.transpose(signals, (0, 1, 3, 2))
+    real, imaginary = ops.stft(signals, fft_length, hop, fft_length, window="hann", center=False)
+    return ops.sqrt(ops.square(real) + ops.square(imaginary) + 1e-12)
+
+
+def multi_resolution_stft_distance(targets, estimates, resolutions=STFT_RESOLUTIONS):
+    """Per example, the mean over resolutions of spectral convergence plus log-magnitude L1.
+
+    Spectral convergence, made symmetric: the Frobenius norm of the magnitude error over the sum
+    of the target's and the estimate's (all sources of an example together), between 0 and 1, so
+    a near-silent example cannot blow it up; it weighs the loud partials. The log-magnitude L1
+    weighs quiet bins and leakage into rests.
+    Resolutions whose window is longer than the output are left out.
+    """
+    resolutions = [(fft_length, hop) for fft_length, hop in resolutions if fft_length <= targets.shape[2]]
+    if not resolutions:
+        raise ConfigError(f"the STFT loss needs outputs of at least {min(STFT_RESOLUTIONS)[0]} samples")
+    distance = 0.0
+    for fft_length, hop in resolutions:
+        target_magnitude = stft_magnitudes(targets, fft_length, hop)
+        estimate_magnitude = stft_magnitudes(estimates, fft_length, hop)
+        axes = (1, 2, 3, 4)
+        error = ops.sqrt(ops.sum(ops.square(target_magnitude - estimate_magnitude), axis=axes))
+        norms = ops.sqrt(ops.sum(ops.square(target_magnitude), axis=axes)) + ops.sqrt(
+            ops.sum(ops.square(estimate_magnitude), axis=axes))
+        convergence = error / (norms + 1e-7)
+        log_distance = ops.mean(ops.abs(ops.log(ops.maximum(target_magnitude, MAGNITUDE_FLOOR))
+                                        - ops.log(ops.maximum(estimate_magnitude, MAGNITUDE_FLOOR))), axis=axes)
+        distance = distance + convergence + log_distance
+    return distance / len(resolutions)
+
+
+@keras.saving.register_keras_serializable(package="avsep")
+class WaveformAndSpectrumLoss(keras.losses.Loss):
+    """Mean squared waveform error plus ``stft_weight`` times the multi-resolution STFT distance.
+
+    The waveform term keeps the phase (and so SDR) honest; the spectral term, which ignores
+    phase, asks for the right partials at every time scale. ``stft_weight`` sets their balance.
+    """
+
+    def __init__(self, stft_weight=5e-4, name="mse_stft", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.stft_weight = stft_weight
+
+    def call(self, targets, estimates):
+        waveform = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
+        return waveform + self.stft_weight * multi_resolution_stft_distance(targets, estimates)
+
+    def get_config(self):
+        return {**super().get_config(), "stft_weight": self.stft_weight}
+
+
+def build_loss(training):
+    """The loss named by ``training['loss']`` (``mse``, ``sse``, ``l1`` or ``mse+stft``).
+
+    ``mse+stft`` reads its balance from ``training['stft_weight']``; the default, 5e-4, gives the
+    two terms about equal shares for the shipped model on its training batches.
+    """
+    name = training.get("loss", "mse")
+    if name == "mse+stft":
+        return WaveformAndSpectrumLoss(training.get("stft_weight", 5e-4))
+    if name not in LOSSES:
+        raise ConfigError(f"training.loss: unknown loss {name!r}; choose from {', '.join([*LOSSES, 'mse+stft'])}")
+    return LOSSES[name]
+
+
+LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae"}

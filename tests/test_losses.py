@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from audio.backend import keras
+from audio.losses import WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance
+from common.errors import ConfigError
+
+SR = 22050
+
+
+def stems(seed=0, nb_samples=4096):
+    """``(2, 3, nb_samples, 1)``: two examples of three sources, the third silent (an absent instrument)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(nb_samples) / SR
+    tones = [0.3 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (220.0, 330.0)]
+    example = np.stack([*tones, np.zeros(nb_samples)])[..., None]
+    return np.stack([example, 0.5 * example]).astype("float32")
+
+
+def distance(targets, estimates):
+    return np.asarray(multi_resolution_stft_distance(keras.ops.convert_to_tensor(targets),
+                                                     keras.ops.convert_to_tensor(estimates)))
+
+
+def test_distance_is_zero_for_a_perfect_estimate_and_grows_with_the_error():
+    targets = stems()
+    assert distance(targets, targets) == pytest.approx([0, 0], abs=1e-5)
+    slightly, badly = distance(targets, 1.1 * targets), distance(targets, 2.0 * targets)
+    assert np.all(slightly > 1e-3) and np.all(badly > slightly)
+    swapped = targets[:, [1, 0, 2]]  # each tone in the other's stem
+    assert np.all(distance(targets, swapped) > badly)
+
+
+def test_distance_ignores_phase_but_not_leakage_into_an_absent_source():
+    targets = stems()
+    inverted = -targets  # the same magnitudes: the spectral term alone cannot tell
+    assert distance(targets, inverted) == pytest.approx([0, 0], abs=1e-4)
+    leaked = targets.copy()
+    leaked[:, 2] = 0.01 * targets[:, 0]  # -40 dB of a tone in the silent stem
+    assert np.all(distance(targets, leaked) > 2 * distance(targets, 1.01 * targets))
+
+
+def test_waveform_and_spectrum_loss_is_finite_on_silence_and_counts_both_terms():
+    silence = np.zeros((2, 3, 4096, 1), "float32")
+    loss = WaveformAndSpectrumLoss(stft_weight=1e-3)
+    assert float(loss(silence, silence)) == pytest.approx(0.0, abs=1e-6)
+    targets = stems()
+    mse = float(np.mean(np.square(2 * targets)))  # estimates -targets: error 2 * targets
+    spectral_only = WaveformAndSpectrumLoss(stft_weight=1.0)(targets, 1.1 * targets)
+    assert float(loss(targets, -targets)) == pytest.approx(mse, rel=1e-3)
+    assert float(spectral_only) > float(np.mean(np.square(0.1 * targets)))
+
+
+def test_loss_round_trips_through_its_config_and_unknown_names_fail():
+    loss = build_loss({"loss": "mse+stft", "stft_weight": 0.01})
+    again = WaveformAndSpectrumLoss.from_config(loss.get_config())
+    assert again.stft_weight == 0.01
+    assert build_loss({}) == "mse"
+    with pytest.raises(ConfigError, match="unknown loss 'huber'"):
+        build_loss({"loss": "huber"})
+    with pytest.raises(ConfigError, match="at least 256 samples"):
+        multi_resolution_stft_distance(stems(nb_samples=128), stems(nb_samples=128))
