@@ -1,6 +1,6 @@
 """Training throughput of the Wave-U-Net: examples/s of full training steps on random data.
 
-    python benchmarks/train_speed.py [--levels 12 --filters 24 --batch 16 --steps 10 --precision float32]
+    python benchmarks/train_speed.py [--levels 12 --filters 24 --batch 16 --steps 10 --precision float32 --loss mse]
     KERAS_BACKEND=jax python benchmarks/train_speed.py ...
 
 Prints one line: backend, model size, precision, examples/s (after 2 warm-up steps).
@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from audio.backend import keras
+from audio.losses import LOSSES, build_loss
 from audio.waveunet import WaveUNet
 
 
@@ -22,10 +23,11 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
+    parser.add_argument("--loss", default="mse", choices=(*LOSSES, "mse+stft"))
     args = parser.parse_args(argv)
     keras.mixed_precision.set_global_policy(args.precision)
     model = WaveUNet(output_length=args.output_length, nb_levels=args.levels, nb_filters=args.filters)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=build_loss({"loss": args.loss}))
     rng = np.random.default_rng(0)
     inputs = {"mix": rng.uniform(-0.5, 0.5, (args.batch, model.input_length, 1)).astype(np.float32),
               "presence": (rng.random((args.batch, 13)) < 0.3).astype(np.float32)}
@@ -38,7 +40,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - start
     print(f"{keras.backend.backend()}: {args.levels} levels x {args.filters} filters "
           f"({model.count_params() / 1e6:.2f}M params), in {model.input_length} / out {model.output_length}, "
-          f"batch {args.batch}, {args.precision}: {args.steps * args.batch / elapsed:.1f} examples/s")
+          f"batch {args.batch}, {args.precision}, loss {args.loss}: {args.steps * args.batch / elapsed:.1f} examples/s")
 
 
 if __name__ == "__main__":
