@@ -118,6 +118,8 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
     last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
     batches, losses, clock = Prefetcher(sampler, state["step"]), [], time.monotonic()
     bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training tagger")
+    if validation is not None and state["step"] == 0 and training.get("init_from"):
+        _validate(model, run_dir, config, state, validation, log, data_description)  # where fine-tuning starts
     while state["step"] < last_step:
         features, labels = batches.next()
         losses.append(float(model.train_on_batch(features, labels)))
@@ -130,11 +132,7 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
             losses = []
         validate_now = step % training["validate_every"] == 0 or step == last_step
         if validate_now and validation is not None:
-            measured = scores(validation[1], predict_probabilities(model, validation[0]))
-            log.scalars(step, {f"validation_{name}": value for name, value in measured.items()})
-            if state["best_f1"] is None or measured["f1"] > state["best_f1"]:
-                state["best_f1"] = measured["f1"]
-                save_tagger(model, run_dir, config, state, measured, data_description)
+            _validate(model, run_dir, config, state, validation, log, data_description)
         state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.monotonic() - clock
         clock = time.monotonic()
         if step % training["checkpoint_every"] == 0 or step == last_step:
@@ -143,3 +141,12 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
     if validation is None:
         save_tagger(model, run_dir, config, state, None, data_description)
     return state
+
+
+def _validate(model, run_dir, config, state, validation, log, data_description):
+    """Score the validation windows; keep the best tagger by F1."""
+    measured = scores(validation[1], predict_probabilities(model, validation[0]))
+    log.scalars(state["step"], {f"validation_{name}": value for name, value in measured.items()})
+    if state["best_f1"] is None or measured["f1"] > state["best_f1"]:
+        state["best_f1"] = measured["f1"]
+        save_tagger(model, run_dir, config, state, measured, data_description)

@@ -79,15 +79,35 @@ def parse_pitch(text):
     return 12 * (int(octave) + 1) + NOTE_NAMES[text[0]] + sharp
 
 
+def recorded_phrases(folder):
+    """``[(code, path)]``: the library's real musical phrases (``<instrument>_<pitch>_phrase_...``), sorted.
+
+    The renderer cannot use them (no single pitch); the tagger hears them as real playing.
+    """
+    phrases = []
+    for path in sorted(Path(folder).rglob("*")):
+        stem = path.stem
+        if path.suffix.lower() not in AUDIO_SUFFIXES or "_phrase_" not in stem:
+            continue
+        name = instrument_prefix(stem)
+        if name:
+            phrases.append((SAMPLE_INSTRUMENTS[name], path))
+    return phrases
+
+
+def instrument_prefix(stem):
+    """The instrument name a file name starts with (``"double_bass"`` of ``double_bass_A1_...``), or None."""
+    return next((name for name in sorted(SAMPLE_INSTRUMENTS, key=len, reverse=True) if stem.startswith(name + "_")),
+                None)
+
+
 def parse_sample_name(path):
     """A :class:`Sample` from a file name, or None when the name is not a single steady note we can use."""
     stem = Path(path).stem
-    for name in sorted(SAMPLE_INSTRUMENTS, key=len, reverse=True):
-        if stem.startswith(name + "_"):
-            fields = stem[len(name) + 1:].split("_")
-            break
-    else:
+    name = instrument_prefix(stem)
+    if name is None:
         return None
+    fields = stem[len(name) + 1:].split("_")
     if len(fields) != 4:
         return None
     pitch_text, duration, dynamic, articulation = fields

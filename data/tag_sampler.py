@@ -9,6 +9,9 @@ resting through the window is absent. Around them, what real recordings add:
 - an instrument outside the vocabulary (``data.accompaniment`` clips: piano, guitar, organ,
   voices...) with probability ``accompaniment_probability``, -12..+3 dB re the ensemble;
 - examples with nothing of ours (``nothing_probability``): such a clip alone, or noise alone;
+- real recorded phrases of our instruments (``phrases``, with probability ``phrase_probability``):
+  one phrase alone (half of them: a solo) or over the ensemble at -6..+6 dB, heard through one of
+  a few simulated halls in most examples, and labelled by the same rule as the stems;
 - a noise floor (half the examples, -75..-40 dBFS) and an overall level from -35 to 0 dB peak;
 - on the features: a smooth random equalisation (a tilt and a slow ripple across the mel bands,
   up to about ±6 dB: other microphones, rooms and instrument bodies) and, in a fifth of the
@@ -19,14 +22,17 @@ Batch ``step`` depends only on ``(seed, step)``. A batch is ``(features (B, nb_f
 labels (B, K))`` float32 (features: ``audio.features.log_mel``).
 """
 import numpy as np
+from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
 from audio.io import read_audio
+from data.room import draw_room, room_impulses
 from data.sampler import StemSampler
-from fusion.instruments import NB_INSTRUMENTS
+from fusion.instruments import NB_INSTRUMENTS, index_of
 
 WINDOW_S = 3.0
+NB_HALLS = 12  # impulse responses drawn once per sampler for the phrases
 RELATIVE_FLOOR_DB = -26.0
 ABSOLUTE_FLOOR = 10 ** (-60 / 20)
 
@@ -38,10 +44,21 @@ def heard(targets, presence):
     return ((presence > 0) & (rms >= ABSOLUTE_FLOOR) & (rms >= loudest * 10 ** (RELATIVE_FLOOR_DB / 20))).astype(np.float32)
 
 
-def read_clips(paths, progress=False):
-    """Mono 16 kHz float32 arrays of the accompaniment clips."""
+def read_clips(paths, progress=False, desc="loading accompaniment"):
+    """Mono 16 kHz float32 arrays of the clips at ``paths``."""
     return [read_audio(path, sample_rate=SAMPLE_RATE, nb_channels=1)[0][0]
-            for path in tqdm(paths, desc="loading accompaniment", disable=not progress)]
+            for path in tqdm(paths, desc=desc, disable=not progress)]
+
+
+def read_phrases(phrases, progress=False):
+    """``[(instrument index, mono 16 kHz float32 array)]`` of ``[(code, path)]`` (``data.samples.recorded_phrases``)."""
+    return [(index_of(code), clip) for (code, _), clip in
+            zip(phrases, read_clips([path for _, path in phrases], progress=progress, desc="loading phrases"))]
+
+
+def hall_impulses(rng, count=NB_HALLS):
+    """``count`` impulse responses at 16 kHz, each from one player to the microphone of a drawn hall."""
+    return [room_impulses(draw_room(rng, 1), SAMPLE_RATE)[0] for _ in range(count)]
 
 
 class TagSampler:
@@ -52,21 +69,52 @@ class TagSampler:
         clips: mono 16 kHz arrays of sounds outside the vocabulary (may be empty).
         batch_size: examples per batch.
         seed: base of every batch's random state.
+        phrases: ``[(instrument index, mono 16 kHz array)]`` of real recorded playing (may be empty).
     """
 
     def __init__(self, tracks, clips, batch_size, seed=0, window_s=WINDOW_S, accompaniment_probability=0.3,
-                 nothing_probability=0.1, progress=False):
+                 nothing_probability=0.1, phrases=(), phrase_probability=0.0, progress=False):
         self.length = int(window_s * SAMPLE_RATE)
         self.ensembles = StemSampler(tracks, self.length, self.length, batch_size=1, seed=seed,
                                      remix_probability=0.5, keep_probability=0.5, progress=progress)
         self.clips = [clip for clip in clips if len(clip) >= self.length]
         self.batch_size, self.seed = batch_size, seed
         self.accompaniment_probability, self.nothing_probability = accompaniment_probability, nothing_probability
+        self.phrases, self.phrase_probability = list(phrases), phrase_probability
+        self.halls = hall_impulses(np.random.default_rng([seed, 1])) if self.phrases else []
 
     def _clip(self, rng):
         clip = self.clips[rng.integers(len(self.clips))]
         start = rng.integers(0, len(clip) - self.length + 1)
         return clip[start:start + self.length]
+
+    def _phrase(self, rng):
+        """``(instrument index, (length,) window)``: a recorded phrase, most often in a hall, somewhere in the window."""
+        index, audio = self.phrases[rng.integers(len(self.phrases))]
+        if rng.random() < 0.7:
+            audio = fftconvolve(audio, self.halls[rng.integers(len(self.halls))]).astype(np.float32)
+        window = np.zeros(self.length, np.float32)
+        if len(audio) >= self.length:
+            start = rng.integers(0, len(audio) - self.length + 1)
+            window[:] = audio[start:start + self.length]
+        else:
+            start = rng.integers(0, self.length - len(audio) + 1)
+            window[start:start + len(audio)] = audio
+        return index, window
+
+    def _with_phrase(self, rng, mix, presence, targets):
+        """The ensemble with a recorded phrase over it, or the phrase alone (a solo): ``(mix, presence, targets)``."""
+        index, phrase = self._phrase(rng)
+        presence, targets = presence.copy(), targets.copy()
+        if rng.random() < 0.5:
+            mix, presence[:], targets[:] = np.zeros_like(mix), 0.0, 0.0
+            gain = 1.0
+        else:
+            gain = np.sqrt(np.mean(mix ** 2) / (np.mean(phrase ** 2) + 1e-12)) * 10 ** (rng.uniform(-6, 6) / 20)
+        phrase = phrase * np.float32(gain)
+        presence[index] = 1.0
+        targets[index] += phrase
+        return mix + phrase, presence, targets
 
     def example(self, rng):
         """``(mix (length,), labels (K,))``."""
@@ -75,6 +123,8 @@ class TagSampler:
             labels = np.zeros(NB_INSTRUMENTS, dtype=np.float32)
         else:
             mix, presence, targets = self.ensembles.example(rng)
+            if self.phrase_probability > 0 and self.phrases and rng.random() < self.phrase_probability:
+                mix, presence, targets = self._with_phrase(rng, mix, presence, targets)
             labels = heard(targets, presence)
             if self.clips and rng.random() < self.accompaniment_probability:
                 other = self._clip(rng)

@@ -2,7 +2,9 @@
 
 ``data.train`` lists rendered ensembles (URMP layout, as for ``pipelines.train``), held out by
 group for validation; ``data.accompaniment`` lists folders of clips outside the vocabulary
-(``python -m data.accompaniment``), a tenth of them kept for validation. Killing and re-running
+(``python -m data.accompaniment``), a tenth of them kept for validation; ``data.phrases`` lists
+sample libraries whose recorded phrases (``data.samples.recorded_phrases``) join a share
+``data.phrase_probability`` of the examples, a tenth of them kept for validation. Killing and re-running
 the same command resumes exactly. The run folder's ``tagger.keras`` and ``tagger.json`` are the
 model to ship (``models/``).
 """
@@ -31,9 +33,19 @@ def accompaniment_files(folders):
     return files
 
 
+def library_phrases(folder):
+    """``[(code, path)]`` of the recorded phrases under ``folder``; a folder without any is a one-line error."""
+    from data.samples import recorded_phrases
+
+    phrases = recorded_phrases(folder)
+    if not phrases:
+        raise ConfigError(f"data.phrases: no recorded phrases (<instrument>_<pitch>_phrase_...) under {folder}")
+    return phrases
+
+
 def make_samplers(config):
     """``(training TagSampler, validation (features, labels), data description)``."""
-    from data.tag_sampler import TagSampler, read_clips
+    from data.tag_sampler import TagSampler, read_clips, read_phrases
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
@@ -42,14 +54,22 @@ def make_samplers(config):
     files = accompaniment_files(data.get("accompaniment", []))
     held_out = files[::10]
     train_files = [f for f in files if f not in held_out]
+    phrases = [phrase for folder in data.get("phrases", []) for phrase in library_phrases(folder)]
+    held_out_phrases = phrases[::10]
+    train_phrases = [p for p in phrases if p not in held_out_phrases]
+    probability = data.get("phrase_probability", 0.3 if phrases else 0.0)
     sampler = TagSampler(train_tracks, read_clips(train_files, progress=True), training["batch_size"],
-                         seed=training.get("seed", 0), progress=True)
-    validation_sampler = TagSampler(validation_tracks, read_clips(held_out), training["batch_size"], seed=10_000)
+                         seed=training.get("seed", 0), phrases=read_phrases(train_phrases, progress=True),
+                         phrase_probability=probability, progress=True)
+    validation_sampler = TagSampler(validation_tracks, read_clips(held_out), training["batch_size"], seed=10_000,
+                                    phrases=read_phrases(held_out_phrases), phrase_probability=probability)
     batches = [validation_sampler.batch(step) for step in range(data.get("validation_batches", 24))]
     validation = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
     description = {"folders": data["train"], "accompaniment": data.get("accompaniment", []),
                    "train_pieces": len(train_tracks), "validation_pieces": [t.name for t in validation_tracks],
-                   "accompaniment_clips": len(train_files), "validation_examples": len(validation[1])}
+                   "accompaniment_clips": len(train_files), "phrases": data.get("phrases", []),
+                   "train_phrases": len(train_phrases), "phrase_probability": probability,
+                   "validation_examples": len(validation[1])}
     return sampler, validation, description
 
 

@@ -157,3 +157,48 @@ def test_a_new_run_starts_from_the_weights_of_init_from(dataset, tmp_path):
     config["model"]["dense"] = 16
     with pytest.raises(ConfigError, match="another architecture"):
         restore(tmp_path / "third", config)
+
+
+def test_recorded_phrases_are_found_by_name_and_a_folder_without_any_is_one_line(tmp_path):
+    from data.samples import recorded_phrases
+    from pipelines.train_tagger import library_phrases
+
+    tone = 0.1 * np.sin(np.arange(SAMPLE_RATE) / 5)
+    for name in ("violin_A3_phrase_forte_arco-normal", "double_bass_E1_phrase_piano_arco-legato",
+                 "violin_A3_1_forte_arco-normal", "piano_C4_phrase_forte_normal"):
+        write_audio(tmp_path / "lib" / f"{name}.wav", tone, SAMPLE_RATE)
+    found = recorded_phrases(tmp_path / "lib")
+    assert [(code, path.stem.split("_")[0]) for code, path in found] == [("db", "double"), ("vn", "violin")]
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(ConfigError, match="no recorded phrases"):
+        library_phrases(tmp_path / "notes")
+
+
+def test_recorded_phrases_are_heard_alone_and_over_ensembles(dataset):
+    tracks = read_urmp(dataset, sample_rate=SAMPLE_RATE)
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    phrases = [(index_of("ob"), (0.2 * np.sin(2 * np.pi * 523 * t)).astype(np.float32)),
+               (index_of("tba"), (0.2 * np.sin(2 * np.pi * 55 * np.arange(5 * SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32))]
+    sampler = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0, phrases=phrases,
+                         phrase_probability=1.0)
+    _, labels = sampler.batch(0)
+    ours = labels[:, [index_of("ob"), index_of("tba")]]
+    assert np.all(ours.sum(axis=1) == 1)  # one phrase in every example, always heard
+    others = labels.sum(axis=1) - ours.sum(axis=1)
+    assert (others == 0).sum() >= 16 and (others >= 1).sum() >= 16  # solos and phrases over ensembles
+    without = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0)
+    unused = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0, phrases=phrases)
+    np.testing.assert_array_equal(unused.batch(0)[0], without.batch(0)[0])  # probability 0: the same examples
+
+
+def test_fine_tuning_the_tagger_validates_its_starting_point_first(dataset, tmp_path):
+    from audio.train_tagger import train_tagger
+
+    sampler = TagSampler(read_urmp(dataset, sample_rate=SAMPLE_RATE), [], batch_size=4, seed=1)
+    train_tagger(tagger_config(steps=2), tmp_path / "first", sampler, progress=False)
+    config = tagger_config(steps=2)
+    config["training"]["init_from"] = str(tmp_path / "first" / "tagger.keras")
+    train_tagger(config, tmp_path / "second", sampler, sampler.batch(1000), progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()
+             if "validation_f1" in line]
+    assert steps == [0, 2]
