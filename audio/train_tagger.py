@@ -19,6 +19,7 @@ from audio.tagger import WINDOW_S, build_tagger
 from audio.train import MetricsLog, Prefetcher, learning_rate, machine_description, save_checkpoint
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
+from common.scoring import precision_recall_f1
 from fusion.instruments import CODES
 
 
@@ -29,10 +30,8 @@ def scores(labels, probabilities, threshold=0.5):
         labels: ``(n, K)`` 0/1 truth; probabilities: ``(n, K)`` in [0, 1].
     """
     predicted = probabilities >= threshold
-    true_positives = float(np.sum(predicted & (labels > 0)))
-    precision = true_positives / max(float(predicted.sum()), 1.0)
-    recall = true_positives / max(float(labels.sum()), 1.0)
-    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    precision, recall, f1 = precision_recall_f1(float(np.sum(predicted & (labels > 0))), float(predicted.sum()),
+                                                float(np.sum(labels > 0)))
     precisions = [average_precision(labels[:, k], probabilities[:, k]) for k in range(labels.shape[1]) if labels[:, k].any()]
     return {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
             "map": round(float(np.mean(precisions)), 4) if precisions else None}

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.scoring import precision_recall_f1  # noqa: E402  (after the path insert)
+
 SHARED = ROOT.parent / "shared"
 REAL_VIDEOS = SHARED / "data" / "video_real"
 REAL_DETECTOR = SHARED / "models" / "yolov8n-oiv7-dequant.pt"
@@ -44,12 +46,7 @@ URMP_TRUTH = {"12_mix.wav": {"vn", "vc"}, "20_mix.wav": {"tpt", "vn", "vc"}, "35
 def micro_scores(rows):
     """``(precision, recall, f1)`` over ``[(truth set, predicted set)]``, counted per clip and instrument."""
     hits = sum(len(truth & predicted) for truth, predicted in rows)
-    predicted = sum(len(p) for _, p in rows)
-    true = sum(len(t) for t, _ in rows)
-    precision = hits / predicted if predicted else (1.0 if not true else 0.0)
-    recall = hits / true if true else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    return precision_recall_f1(hits, sum(len(p) for _, p in rows), sum(len(t) for t, _ in rows))
 
 
 def detectors_for(weights):

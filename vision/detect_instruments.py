@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from common.cli import EXIT_FAILED_ITEMS, add_debug_flag, print_table, run_cli
 from common.errors import AvsepError, one_line
+from common.scoring import precision_recall_f1
 from common.ffmpeg import probe_media
 from fusion.instruments import CODES, parse_urmp_name
 from fusion.timeline import aggregate
@@ -127,10 +128,7 @@ def name_scores(rows):
         fp = sum(code not in t and code in p for t, p in rows)
         fn = sum(code in t and code not in p for t, p in rows)
         if tp + fp + fn:
-            precision = tp / (tp + fp) if tp + fp else 0.0
-            recall = tp / (tp + fn) if tp + fn else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            result[code] = (precision, recall, f1, tp + fn)
+            result[code] = (*precision_recall_f1(tp, tp + fp, tp + fn), tp + fn)
     return result
 
 
