@@ -54,6 +54,13 @@ def build_tagger(filters=(16, 32, 64, 128), dense=128, dropout=0.3):
     return keras.Model(features, logits, name="instrument_tagger")
 
 
+def predict_probabilities(model, features, batch_size=64):
+    """Sigmoid of the model's logits for ``features`` ``(n, nb_frames, 64)``: ``(n, K)`` float64."""
+    logits = np.concatenate([np.asarray(model.predict_on_batch(features[i:i + batch_size]))
+                             for i in range(0, len(features), batch_size)])
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
 class InstrumentTagger:
     """A trained tagger ready to run.
 
@@ -122,8 +129,7 @@ class InstrumentTagger:
             np.float32), nb_samples
 
     def _predict(self, windows):
-        logits = np.asarray(self.model.predict_on_batch(log_mel(np.stack(windows)))).astype(np.float64)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return predict_probabilities(self.model, log_mel(np.stack(windows)), self.batch_size)
 
     def presence(self, blocks, hop_s=1.0, meta=None):
         """:class:`Presence` of a mono 16 kHz sound in ``blocks``: the window probabilities smoothed over time."""

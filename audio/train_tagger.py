@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from audio.backend import keras
-from audio.tagger import WINDOW_S, build_tagger
+from audio.tagger import WINDOW_S, build_tagger, predict_probabilities
 from audio.train import MetricsLog, Prefetcher, learning_rate, machine_description, save_checkpoint
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
@@ -84,13 +84,6 @@ def save_tagger(model, run_dir, config, state, validation, data_description):
         "training": config["training"], "data": data_description, "steps": state["step"], "validation": validation,
         "wall_time_s": round(state.get("wall_time_s", 0.0)), "machine": machine_description(),
         "command": " ".join(sys.argv)})
-
-
-def predict_probabilities(model, features, batch_size=64):
-    """Sigmoid of the model's logits for ``features`` ``(n, nb_frames, 64)``: ``(n, K)``."""
-    logits = np.concatenate([np.asarray(model.predict_on_batch(features[i:i + batch_size]))
-                             for i in range(0, len(features), batch_size)])
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
 
 def train_tagger(config, run_dir, sampler, validation=None, data_description=None, max_steps=None, progress=True):
