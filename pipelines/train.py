@@ -119,6 +119,18 @@ def load_run_config(args, sections):
     return config
 
 
+def check_model_settings(model_config, path):
+    """A one-line error when the config's ``model`` holds a key the Wave-U-Net does not take (another model's config)."""
+    import inspect
+
+    from audio.waveunet import WaveUNet
+
+    known = [name for name in inspect.signature(WaveUNet.__init__).parameters if name not in ("self", "kwargs")]
+    unknown = sorted(set(model_config) - set(known))
+    if unknown:
+        raise ConfigError(f"config {path}: model.{unknown[0]} is not a Wave-U-Net setting (they are: {', '.join(known)})")
+
+
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
     return add_run_arguments(parser, "YAML config (see configs/)")
@@ -130,6 +142,7 @@ def _run(args):
     from audio.waveunet import waveunet_lengths
 
     model_config = config["model"]
+    check_model_settings(model_config, args.config)
     lengths = waveunet_lengths(
         model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
         model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))

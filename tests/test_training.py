@@ -143,6 +143,9 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
     assert (run / "model.keras").exists() and "step 2" in capsys.readouterr().out
     assert train_main(["--config", str(tmp_path / "absent.yaml")]) == 2
     assert "no such config" in capsys.readouterr().err
+    assert train_main(["--config", "configs/tagger.yaml", "--run", str(tmp_path / "tagger")]) == 2  # another model's
+    assert "model.dense is not a Wave-U-Net setting" in capsys.readouterr().err
+    assert not (tmp_path / "tagger").exists()
 
 
 def test_validation_split_never_shares_pieces(dataset):
