@@ -6,9 +6,10 @@
    SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
    supervised NMF (dictionaries from the training data; and, as "nmf-soundfont", the older ones
    learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
-   labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data", the
-   model as it was before the sample-rendered data), and the conditioned one with presence
-   detected in drawn videos of the same pieces.
+   labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data" and
+   "conditioned-notes-data", the model as it was trained on SoundFont renders only, then also on
+   ensembles of recorded notes, before the recorded phrases), and the conditioned one with
+   presence detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
@@ -42,7 +43,9 @@ SAMPLES = ROOT.parent / "shared" / "data" / "samples" / "philharmonia"
 UNCONDITIONED_MODEL = MODELS_DIR / "waveunet_unconditioned.keras"
 DEMO_DETECTOR = MODELS_DIR / "demo_detector.pt"
 SOUNDFONT_NMF = MODELS_DIR / "nmf_dictionaries_soundfont.npz"
-SOUNDFONT_MODEL = MODELS_DIR / "waveunet_film_soundfont.keras"
+# Earlier stages of the default model, kept as the training-data ablation (system name -> weights)
+ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_soundfont.keras",
+                   "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras"}
 
 
 def machine():
@@ -104,9 +107,10 @@ def estimates_for(references, tag, with_video=False):
     if UNCONDITIONED_MODEL.exists():
         estimate("waveunet", references, out / "unconditioned", model=UNCONDITIONED_MODEL)
         systems["unconditioned"] = out / "unconditioned"
-    if SOUNDFONT_MODEL.exists():  # the data ablation: the same network as trained on SoundFont renders only
-        estimate("waveunet", references, out / "conditioned-soundfont-data", model=SOUNDFONT_MODEL)
-        systems["conditioned-soundfont-data"] = out / "conditioned-soundfont-data"
+    for name, model in ABLATION_MODELS.items():  # the data ablation: the same network at its earlier stages
+        if model.exists():
+            estimate("waveunet", references, out / name, model=model)
+            systems[name] = out / name
     estimate("waveunet", references, out / "conditioned-labels", model=DEFAULT_MODEL)
     systems["conditioned-labels"] = out / "conditioned-labels"
     estimate("waveunet", references, out / "conditioned-labels-wiener", model=DEFAULT_MODEL, wiener=True)
