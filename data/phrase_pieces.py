@@ -17,17 +17,15 @@ Pieces are written in URMP layout (``data.synth.write_piece``); same seed, same 
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from audio.io import read_audio
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from data.samples import recorded_phrases, trim_silence
-from data.synth import place_in_room, write_piece
+from data.synth import existing_piece, place_in_room, render_pieces
 from data.tracks import held_out_fraction
 from fusion.instruments import CODES
 
@@ -82,17 +80,6 @@ def phrase_piece(number, pools, seed, sample_rate, seconds, reverb=True):
     return "Phrases", tuple(codes), stems, meta
 
 
-def _make_piece(job):
-    """Worker: render and write one piece; ``(number, seconds of audio, error or None)``."""
-    out, number, settings = job
-    try:
-        title, codes, stems, meta = phrase_piece(number, **settings)
-        write_piece(out, number, title, codes, stems, meta, settings["sample_rate"])
-        return number, stems.shape[1] / settings["sample_rate"], None
-    except AvsepError as error:
-        return number, 0.0, str(error)
-
-
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m data.phrase_pieces", description=__doc__.splitlines()[0])
     parser.add_argument("--samples", required=True, action="append", type=Path,
@@ -113,19 +100,8 @@ def _run(args):
         raise AvsepError(f"no recorded phrases (<instrument>_<pitch>_phrase_...) under {', '.join(map(str, args.samples))}")
     settings = {"pools": phrase_pools(phrases), "seed": args.seed, "sample_rate": args.sample_rate,
                 "seconds": args.seconds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    numbers = [n for n in range(args.first, args.first + args.pieces) if next(args.out.glob(f"{n:02d}_*"), None) is None]
-    jobs = [(args.out, n, settings) for n in numbers]
-    failed, total_s = [], 0.0
-    with ProcessPoolExecutor(max(1, args.workers)) as pool:
-        for number, seconds, error in tqdm(pool.map(_make_piece, jobs), total=len(jobs), unit="piece"):
-            total_s += seconds
-            if error:
-                failed.append(f"piece {number}: {error}")
-    print(f"{len(jobs) - len(failed)} pieces, {total_s:.0f} s of audio; {args.pieces - len(jobs)} already there")
-    for line in failed:
-        print(line, file=sys.stderr)
-    return 1 if failed else 0
+    numbers = [n for n in range(args.first, args.first + args.pieces) if existing_piece(args.out, n) is None]
+    return render_pieces(args.out, numbers, phrase_piece, settings, args.workers, args.pieces - len(numbers))
 
 
 def main(argv=None):

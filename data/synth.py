@@ -226,22 +226,43 @@ def write_piece(out, number, title, codes, stems, meta, sample_rate):
     return out / name
 
 
-def _existing_piece(out, number):
+def existing_piece(out, number):
     """The folder of piece ``number`` if it was written already."""
     return next(out.glob(f"{number:02d}_*"), None)
 
 
 def _make_piece(job):
-    """Worker: synthesize and write one piece; returns ``(number, seconds of audio, error or None)``."""
-    out, number, settings = job
+    """Worker: make (``make(number, **settings)``) and write one piece; ``(number, seconds of audio, error or None)``."""
+    out, number, make, settings = job
     try:
-        title, codes, stems, meta = synthesize_piece(number, **settings)
+        title, codes, stems, meta = make(number, **settings)
         sample_rate = settings["sample_rate"]
         write_piece(out, number, title, codes, stems, meta, sample_rate)
         return number, stems.shape[1] / sample_rate, None
     except Exception as error:  # noqa: BLE001  (one bad piece must not end a long run: it is reported)
         message = str(error) if isinstance(error, AvsepError) else f"{type(error).__name__}: {error}"
         return number, 0.0, message
+
+
+def render_pieces(out, numbers, make, settings, workers, already=0):
+    """Make and write pieces ``numbers`` in worker processes; print a summary and failures; the exit code.
+
+    ``make(number, **settings)`` gives ``(title, codes, stems, meta)`` (:func:`synthesize_piece`).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(out, n, make, settings) for n in numbers]
+    start, rendered, failures = time.monotonic(), 0.0, []
+    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
+        for number, seconds, error in tqdm(pool.imap_unordered(_make_piece, jobs), total=len(jobs), unit="piece"):
+            rendered += seconds
+            if error:
+                failures.append(f"piece {number}: {error}")
+    elapsed = time.monotonic() - start
+    print(f"{len(jobs) - len(failures)} pieces, {rendered:.0f} s of audio in {elapsed:.0f} s "
+          f"({rendered / max(elapsed, 1e-9):.1f}x real time, {workers} workers); {already} already there")
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def get_parser():
@@ -293,24 +314,11 @@ def _run(args):
     score_ids = [s for s in list_scores(args.scores) if args.split == "all" or split_of(s) == args.split]
     args.out.mkdir(parents=True, exist_ok=True)
     numbers = [n for n in range(args.first, args.first + args.pieces)
-               if args.force or _existing_piece(args.out, n) is None]
+               if args.force or existing_piece(args.out, n) is None]
     settings = {"score_ids": score_ids, "soundfonts": soundfonts, "libraries": libraries,
                 "sample_share": args.sample_share, "seed": args.seed, "sample_rate": args.sample_rate,
                 "seconds": args.seconds, "reverb": not args.no_reverb}
-    jobs = [(args.out, n, settings) for n in numbers]
-    start, rendered, failures = time.monotonic(), 0.0, []
-    with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
-        for number, seconds, error in tqdm(pool.imap_unordered(_make_piece, jobs), total=len(jobs), unit="piece"):
-            rendered += seconds
-            if error:
-                failures.append(f"piece {number}: {error}")
-    elapsed = time.monotonic() - start
-    print(f"{len(jobs) - len(failures)} pieces, {rendered:.0f} s of audio in {elapsed:.0f} s "
-          f"({rendered / max(elapsed, 1e-9):.1f}x real time, {args.workers} workers); "
-          f"{args.pieces - len(jobs)} already there")
-    for failure in failures:
-        print(f"error: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return render_pieces(args.out, numbers, synthesize_piece, settings, args.workers, args.pieces - len(numbers))
 
 
 def main(argv=None):
