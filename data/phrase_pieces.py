@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.io import read_audio
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
-from data.samples import recorded_phrases, trim_silence
+from data.samples import decoded, recorded_phrases
 from data.synth import existing_piece, place_in_room, render_pieces
 from data.tracks import held_out_fraction
 from fusion.instruments import CODES
@@ -47,8 +46,11 @@ def player_stem(paths, nb_samples, sample_rate, rng):
     stem = np.zeros(nb_samples, np.float32)
     position = int(rng.uniform(0, MAX_REST_S) * sample_rate)
     while position < nb_samples:
-        audio = trim_silence(read_audio(paths[rng.integers(len(paths))], sample_rate=sample_rate,
-                                        nb_channels=1)[0][0], sample_rate)
+        recording = decoded(paths[rng.integers(len(paths))], sample_rate)  # decoded once per worker
+        if recording is None:  # an undecodable file (warned once): a rest instead
+            position += int(MAX_REST_S * sample_rate)
+            continue
+        audio = recording[0]
         rms = np.sqrt(np.mean(audio ** 2)) + 1e-8
         audio = (audio / rms * 10 ** (rng.uniform(-6, 0) / 20))[: nb_samples - position]
         stem[position:position + len(audio)] = audio

@@ -278,9 +278,10 @@ _DECODE_STATS = {"files": 0, "failed": 0, "seconds": 0.0, "audio_s": 0.0}
 def decoded(path, sample_rate):
     """``(audio, detune_cents)`` of the recording at ``path``, or None if it does not decode.
 
-    ``audio`` is float32 mono at ``sample_rate`` with its leading silence cut; ``detune_cents``
-    is how far the player was from the named pitch (see :func:`detune_cents`). Decoded once per
-    process and kept; a failure warns once and is remembered.
+    ``audio`` is float32 mono at ``sample_rate``, its silence before the onset and after the last
+    audible frame cut; ``detune_cents`` is how far the player was from the named pitch (see
+    :func:`detune_cents`; 0 for a recording that is not a named note, such as a phrase). Decoded
+    once per process and kept; a failure warns once and is remembered.
     """
     key = (path, sample_rate)
     if key not in _DECODED:
@@ -291,11 +292,12 @@ def decoded(path, sample_rate):
             if rate != sample_rate:
                 audio = resample(audio[None], rate, sample_rate)[0]
             audio = trim_silence(audio, sample_rate)
-            _DECODED[key] = audio, detune_cents(audio, sample_rate, parse_sample_name(path).pitch)
+            note = parse_sample_name(path)
+            _DECODED[key] = audio, detune_cents(audio, sample_rate, note.pitch) if note else 0.0
             _DECODE_STATS["audio_s"] += len(audio) / sample_rate
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
             warnings.warn(f"sample {path} does not decode ({str(error).splitlines()[0][:80]}); "
-                          f"using the next nearest one", stacklevel=3)
+                          "skipped", stacklevel=3)
             _DECODED[key] = None
             _DECODE_STATS["failed"] += 1
         _DECODE_STATS["files"] += 1

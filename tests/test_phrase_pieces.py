@@ -47,3 +47,18 @@ def test_a_library_without_phrases_of_two_instruments_is_one_line(tmp_path, caps
     library = write_library(tmp_path / "solo", codes=("violin",))
     assert main(["--samples", str(library), "--out", str(tmp_path / "out"), "--pieces", "1", "--workers", "1"]) == 1
     assert "one instrument" in capsys.readouterr().err
+
+
+def test_a_phrase_that_does_not_decode_becomes_a_rest(tmp_path):
+    import pytest
+
+    from data.phrase_pieces import player_stem
+
+    library = write_library(tmp_path / "lib", codes=("oboe",), per_instrument=1)
+    broken = library / "oboe" / "oboe_C4_phrase_forte_broken.mp3"
+    broken.write_bytes(b"not audio at all")
+    with pytest.warns(UserWarning, match="does not decode"):
+        assert np.all(player_stem([str(broken)], SR, SR, np.random.default_rng(1)) == 0)  # only rests
+    stem = player_stem([str(broken), str(next((library / "oboe").glob("*take0.wav")))], 6 * SR, SR,
+                       np.random.default_rng(1))
+    assert stem.shape == (6 * SR,) and np.abs(stem).max() > 0  # the good phrase still plays
