@@ -1,4 +1,4 @@
-"""Training the Wave-U-Net: a step loop with checkpoints, exact resume, logs and validation.
+"""Training the Wave-U-Net: its model, validation and card around the shared step loop (``audio.step_loop``).
 
 A run folder holds everything::
 
@@ -10,14 +10,11 @@ A run folder holds everything::
     RUN/model.keras            the best weights by validation SDR (or the last, without validation)
     RUN/model.json             the model card: config, vocabulary, data, scores, command
 
-Batch ``s`` depends only on ``(seed, s)`` and the optimizer state is in the checkpoint, so a run
-killed and started again continues the step count and the loss as if never stopped.
+A run killed and started again continues the step count and the loss as if never stopped.
 """
 import contextlib
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +23,11 @@ import yaml
 from audio.backend import keras
 from audio.apply import separate
 from audio.losses import build_loss
+from audio.step_loop import MetricsLog, learning_rate, machine_description, run_steps
 from audio.waveunet import WaveUNet, load_waveunet
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from fusion.instruments import CODES
-
-
-def learning_rate(training):
-    """Constant rate, or exponential decay when ``decay: {rate, steps}`` is given."""
-    decay = training.get("decay")
-    if not decay:
-        return training["learning_rate"]
-    return keras.optimizers.schedules.ExponentialDecay(training["learning_rate"], decay["steps"], decay["rate"])
 
 
 def distribution_scope():
@@ -80,57 +70,6 @@ def validation_sdr(model, tracks, batch_size):
     return float(np.median(scores))
 
 
-class Prefetcher:
-    """Builds the next batch in a thread while the current step runs."""
-
-    def __init__(self, sampler, first_step):
-        self.sampler, self.step, self.result = sampler, first_step, None
-        self._start()
-
-    def _start(self):
-        def work(step=self.step):
-            self.result = self.sampler.batch(step)
-
-        self.thread = threading.Thread(target=work, daemon=True)
-        self.thread.start()
-
-    def next(self):
-        self.thread.join()
-        batch = self.result
-        self.step += 1
-        self._start()
-        return batch
-
-
-class MetricsLog:
-    """``metrics.jsonl`` always; TensorBoard scalars and audio when TensorFlow imports."""
-
-    def __init__(self, run_dir, sample_rate):
-        self.path, self.sample_rate = run_dir / "metrics.jsonl", sample_rate
-        self.writer = None
-        with contextlib.suppress(ImportError):
-            import tensorboard  # noqa: F401  (tf.summary needs it)
-            import tensorflow as tf
-
-            self.tf = tf
-            self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
-
-    def scalars(self, step, values):
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer:
-            with self.writer.as_default():
-                for name, value in values.items():
-                    self.tf.summary.scalar(name, value, step=step)
-
-    def audio(self, step, name, audio):
-        """``audio``: ``(nb_clips, nb_samples)`` in [-1, 1]."""
-        if self.writer:
-            with self.writer.as_default():
-                clips = np.clip(audio, -1, 1)[..., None].astype(np.float32)
-                self.tf.summary.audio(name, clips, self.sample_rate, step=step, max_outputs=len(clips))
-
-
 def build_model(config):
     """The compiled model for ``config`` (sections ``model`` and ``training``)."""
     training = config["training"]
@@ -169,13 +108,6 @@ def load_initial_weights(model, path):
     model.set_weights(source.get_weights())
 
 
-def save_checkpoint(model, run_dir, state):
-    """Checkpoint the model and optimizer, then the state; each file atomically."""
-    with atomic_path(run_dir / "checkpoint.keras") as tmp:
-        model.save(tmp)
-    write_json(run_dir / "state.json", state)
-
-
 def save_model(model, run_dir, config, state, data_description):
     """The deliverable: ``model.keras`` (weights without the optimizer state) and its card ``model.json``."""
     inference_model = WaveUNet.from_config(model.get_config())
@@ -187,16 +119,6 @@ def save_model(model, run_dir, config, state, data_description):
         "training": config["training"], "data": data_description, "steps": state["step"],
         "validation_sdr_db": state["best_sdr"], "wall_time_s": round(state.get("wall_time_s", 0.0)),
         "machine": machine_description(), "command": " ".join(sys.argv)})
-
-
-def machine_description():
-    """Where training ran: the backend and its devices, and the host's cores."""
-    import os
-    import platform
-
-    devices = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
-    return {"backend": keras.backend.backend(), "devices": [str(d) for d in devices] or None,
-            "cpu_cores": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}"}
 
 
 def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True):
@@ -213,44 +135,24 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     Returns:
         the state dict (``step``, ``best_sdr``, ``patience_left``, ``stopped_early``).
     """
-    from tqdm import tqdm
-
     training = config["training"]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     model, state = restore(run_dir, config)
     log = MetricsLog(run_dir, model.settings["sample_rate"])
-    last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
-    batches = Prefetcher(sampler, state["step"])
-    losses, started = [], time.monotonic()
-    bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training")
-    if validation_tracks and state["step"] == 0 and training.get("init_from"):
-        _validate(model, run_dir, config, state, validation_tracks, log, data_description)  # where fine-tuning starts
-    clock = time.monotonic()
-    while state["step"] < last_step and not state.get("stopped_early"):
-        inputs, targets = batches.next()
-        losses.append(float(model.train_on_batch(inputs, targets)))
-        state["step"] += 1
-        bar.update(1)
-        step = state["step"]
-        if step % training["log_every"] == 0 or step == last_step:
-            elapsed = time.monotonic() - started
-            log.scalars(step, {"loss": float(np.mean(losses)), "examples_per_s": len(losses) * sampler.batch_size / elapsed})
-            bar.set_postfix(loss=f"{np.mean(losses):.2e}")
-            losses, started = [], time.monotonic()
+
+    def validate(state):
+        _validate(model, run_dir, config, state, validation_tracks, log, data_description)
+
+    def audio_summaries(step, inputs):
         if training.get("audio_every") and step % training["audio_every"] == 0:
             estimates = np.asarray(model.predict_on_batch(inputs))
             log.audio(step, "mix", inputs["mix"][:1, :, 0])
             log.audio(step, "estimates", estimates[0, inputs["presence"][0] > 0, :, 0])
-        if validation_tracks and step % training["validate_every"] == 0:
-            _validate(model, run_dir, config, state, validation_tracks, log, data_description)
-            started = time.monotonic()  # throughput counts training steps only
-        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.monotonic() - clock  # summed over resumes
-        clock = time.monotonic()
-        if step % training["checkpoint_every"] == 0 or step == last_step:
-            save_checkpoint(model, run_dir, state)
-    bar.close()
+
+    run_steps(model, sampler, run_dir, state, training, log, validate if validation_tracks else None, max_steps,
+              audio_summaries, progress)
     if not validation_tracks or not (run_dir / "model.keras").exists():
         save_model(model, run_dir, config, state, data_description)
     return state

@@ -1,4 +1,4 @@
-"""Training the instrument tagger: a step loop with checkpoints, exact resume and validation.
+"""Training the instrument tagger: its model, validation and card around the shared step loop (``audio.step_loop``).
 
 A run folder holds ``config.yaml``, ``checkpoint.keras`` (model and optimizer, atomic),
 ``state.json``, ``metrics.jsonl``, and the deliverable: ``tagger.keras`` (the best weights by
@@ -8,7 +8,6 @@ had; only the dropout masks (``model.dropout`` > 0) are drawn afresh after a res
 """
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import yaml
 
 from audio.backend import keras
 from audio.tagger import WINDOW_S, build_tagger, predict_probabilities
-from audio.train import MetricsLog, Prefetcher, learning_rate, machine_description, save_checkpoint
+from audio.step_loop import MetricsLog, learning_rate, machine_description, run_steps
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from common.scoring import precision_recall_f1
@@ -99,37 +98,17 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
     Returns:
         the state dict (``step``, ``best_f1``).
     """
-    from tqdm import tqdm
-
-    training = config["training"]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     model, state = restore(run_dir, config)
     log = MetricsLog(run_dir, 16000)
-    last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
-    batches, losses, clock = Prefetcher(sampler, state["step"]), [], time.monotonic()
-    bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc="training tagger")
-    if validation is not None and state["step"] == 0 and training.get("init_from"):
-        _validate(model, run_dir, config, state, validation, log, data_description)  # where fine-tuning starts
-    while state["step"] < last_step:
-        features, labels = batches.next()
-        losses.append(float(model.train_on_batch(features, labels)))
-        state["step"] += 1
-        bar.update(1)
-        step = state["step"]
-        if step % training["log_every"] == 0 or step == last_step:
-            log.scalars(step, {"loss": float(np.mean(losses))})
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-            losses = []
-        validate_now = step % training["validate_every"] == 0 or step == last_step
-        if validate_now and validation is not None:
-            _validate(model, run_dir, config, state, validation, log, data_description)
-        state["wall_time_s"] = state.get("wall_time_s", 0.0) + time.monotonic() - clock
-        clock = time.monotonic()
-        if step % training["checkpoint_every"] == 0 or step == last_step:
-            save_checkpoint(model, run_dir, state)
-    bar.close()
+
+    def validate(state):
+        _validate(model, run_dir, config, state, validation, log, data_description)
+
+    run_steps(model, sampler, run_dir, state, config["training"], log, validate if validation is not None else None,
+              max_steps, progress=progress, desc="training tagger")
     if validation is None:
         save_tagger(model, run_dir, config, state, None, data_description)
     return state
