@@ -16,7 +16,9 @@ Per time step of ``hop_s``::
 ``PLAYER_SEEN``), else 0: a player who leaves the picture turns off. An instrument the picture
 shows lifts a hesitant sound (a = 0.3 and v = 0.8 gives 0.58) but cannot switch on what the sound
 does not hold (a = 0.05 and v = 0.9 gives 0.48). Where more instruments pass 0.5 than the
-picture shows people (held over the same window), the surplus ones, weakest first, are halved.
+picture shows people free to play ours (people seen less instruments seen that are not ours, a
+guitar or a piano; both held over the same window), the surplus ones, weakest first, are halved:
+a guitarist and a pianist on screen leave no player for the bass the sound may think it hears.
 If the picture shows no player anywhere in the clip it tells nothing (a camera on the hall, a
 black screen): the sound decides alone, with a warning in ``meta["warnings"]``.
 
@@ -50,20 +52,25 @@ def family_support(values):
 
 
 def players_on_grid(video, times):
-    """``(player score (n,), people (n,))`` of the picture at ``times``; no record: a player always there."""
+    """``(player score, people, instruments not ours)``, each ``(n,)``, of the picture at ``times``.
+
+    Without a record of players: a player always there, nobody counted.
+    """
     players = video.meta.get("players")
     if not players or len(players.get("score", ())) != len(video.times):
-        return np.ones(len(times), dtype=np.float32), np.zeros(len(times), dtype=np.int64)
+        return np.ones(len(times), dtype=np.float32), np.zeros(len(times), dtype=np.int64), np.zeros(len(times), np.int64)
     rows = nearest_rows(times, video.times)
-    return np.asarray(players["score"], dtype=np.float32)[rows], np.asarray(players["count"], dtype=np.int64)[rows]
+    others = np.asarray(players.get("others", np.zeros(len(video.times))), dtype=np.int64)[rows]
+    return (np.asarray(players["score"], dtype=np.float32)[rows], np.asarray(players["count"], dtype=np.int64)[rows],
+            others)
 
 
-def halve_surplus(fused, people):
-    """Halve, per row, the instruments above 0.5 beyond the ``people`` seen (weakest first)."""
+def halve_surplus(fused, allowed):
+    """Halve, per row, the instruments above 0.5 beyond ``allowed`` players of ours (weakest first; -1: unknown)."""
     fused = fused.copy()
-    for row, allowed in zip(fused, np.asarray(people, dtype=np.int64)):
+    for row, allowed in zip(fused, np.asarray(allowed, dtype=np.int64)):
         playing = np.flatnonzero(row >= 0.5)
-        if allowed > 0 and len(playing) > allowed:
+        if allowed >= 0 and len(playing) > allowed:
             surplus = playing[np.argsort(row[playing])][: len(playing) - allowed]
             row[surplus] *= SURPLUS_FACTOR
     return fused
@@ -87,23 +94,24 @@ def fuse(video, audio, hop_s=1.0):
     times = np.arange(0.0, max(duration, hop_s / 2), hop_s)
     heard = audio.at(times).astype(np.float64)
     seen = family_support(video.at(times).astype(np.float64))
-    player_score, people = players_on_grid(video, times)
+    player_score, people, others = players_on_grid(video, times)
     radius = int(round(PLAYER_HOLD_S / hop_s))
     gate = running_max((player_score >= PLAYER_SEEN).astype(np.float32)[:, None], radius)[:, 0]
-    held_people = running_max(people.astype(np.float32)[:, None], radius)[:, 0]
+    held_people, held_others = running_max(np.stack([people, others], axis=1).astype(np.float32), radius).T
+    players_of_ours = np.where(held_people > 0, held_people - held_others, -1)  # -1: nobody counted, no limit
     warnings = []
     if not gate.any():
         gate = np.ones_like(gate)
         warnings.append("the picture shows no player anywhere: presence from the sound alone")
     fused = gate[:, None] * (heard + (1 - heard) * PICTURE_WEIGHT * seen)
-    fused = halve_surplus(fused, held_people).astype(np.float32)
+    fused = halve_surplus(fused, players_of_ours).astype(np.float32)
     clip = np.percentile(fused, CLIP_PERCENTILE, axis=0).astype(np.float32)
     meta = {"source": "video+audio", "duration_s": duration, "warnings": warnings,
             "fusion": {"picture_weight": PICTURE_WEIGHT, "player_seen": PLAYER_SEEN, "player_hold_s": PLAYER_HOLD_S,
                        "surplus_factor": SURPLUS_FACTOR, "clip_percentile": CLIP_PERCENTILE},
             "senses": {name: sense_summary(sense) for name, sense in (("video", video), ("audio", audio))},
             "players": {"score": np.round(player_score, 3).tolist(), "count": people.tolist(),
-                        "gate": gate.astype(int).tolist()}}
+                        "others": others.tolist(), "gate": gate.astype(int).tolist()}}
     for key in ("detector", "keyframes", "video", "frames_sampled", "sampling_fps"):
         if key in video.meta:
             meta[key] = video.meta[key]

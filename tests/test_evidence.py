@@ -11,15 +11,17 @@ from fusion.presence import Presence
 SECONDS = 40
 
 
-def sense(values_by_code, source, players=None, people=None):
-    """A Presence of ``SECONDS`` rows (1 s hop) with the given per-code timelines (arrays or constants)."""
+def sense(values_by_code, source, players=None, people=None, others=0):
+    """A Presence of ``SECONDS`` rows (1 s hop) with the given per-code timelines (arrays or constants);
+    a picture's ``players`` score, ``people`` and instruments not ours (``others``) seen."""
     values = np.zeros((SECONDS, len(CODES)), dtype=np.float32)
     for code, value in values_by_code.items():
         values[:, index_of(code)] = value
     meta = {"source": source, "duration_s": float(SECONDS)}
     if players is not None:
         meta["players"] = {"score": list(np.broadcast_to(players, SECONDS).astype(float)),
-                           "count": list(np.broadcast_to(people, SECONDS).astype(int))}
+                           "count": list(np.broadcast_to(people, SECONDS).astype(int)),
+                           "others": list(np.broadcast_to(others, SECONDS).astype(int))}
     return Presence(np.arange(float(SECONDS)), values, values.max(axis=0), 1.0, meta)
 
 
@@ -53,6 +55,19 @@ def test_more_instruments_heard_than_people_seen_keeps_the_strongest():
     assert fused.present_codes() == ("vc",)
     fused = fuse(sense({}, "video", players=0.9, people=2), sense({"vc": 0.9, "db": 0.6}, "audio"))
     assert fused.present_codes() == ("vc", "db")
+
+
+def test_players_of_instruments_not_ours_leave_no_room_for_ours():
+    heard = sense({"db": 0.6, "tbn": 0.7}, "audio")  # what a guitar and a piano may sound like to the tagger
+    fused = fuse(sense({}, "video", players=0.7, people=2, others=2), heard)  # a guitarist and a pianist
+    assert fused.present_codes() == ()
+    assert fused.to_json()["players"]["others"][0] == 2
+    trio = sense({"vn": 0.9, "vc": 0.8, "db": 0.6}, "audio")  # a piano trio: the piano heard as a bass
+    assert fuse(sense({}, "video", players=0.9, people=3, others=1), trio).present_codes() == ("vn", "vc")
+    for_a_while = np.where(np.arange(SECONDS) < 10, 1, 0)  # the guitarist is seen for the first 10 s only
+    fused = fuse(sense({}, "video", players=0.9, people=1, others=for_a_while), sense({"sax": 0.9}, "audio"))
+    playing = fused.at(np.arange(SECONDS), threshold=0.5)[:, index_of("sax")]
+    assert not playing[:5].any() and playing[20:].all()
 
 
 def test_a_picture_without_any_player_leaves_the_sound_alone_with_a_warning():

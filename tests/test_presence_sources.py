@@ -28,13 +28,14 @@ def test_the_detector_reports_players_and_counts_people(tmp_path):
     boxes = SimpleNamespace(cls=torch.tensor([0.0, 0.0, 5.0]), conf=torch.tensor([0.4, 0.7, 0.9]),
                             xyxy=torch.zeros((3, 4)))
     evidence = FrameEvidence(np.zeros((1, 13), np.float32), np.zeros((1, 13), np.int32), np.zeros(1, np.float32),
-                             np.zeros(1, np.int32))
+                             np.zeros(1, np.int32), np.zeros(1, np.int32))
     detector._read_boxes(boxes, evidence, 0)
     assert evidence.players[0] == pytest.approx(0.7) and evidence.nb_players[0] == 2
     assert not evidence.scores.any()  # people are no instrument
-    boxes = SimpleNamespace(cls=torch.tensor([1.0]), conf=torch.tensor([0.5]), xyxy=torch.zeros((1, 4)))
-    detector._read_boxes(boxes, evidence, 0)  # a guitarist: a player, none of ours, nobody counted
+    boxes = SimpleNamespace(cls=torch.tensor([1.0, 1.0]), conf=torch.tensor([0.5, 0.3]), xyxy=torch.zeros((2, 4)))
+    detector._read_boxes(boxes, evidence, 0)  # two guitarists: players of none of ours
     assert evidence.players[0] == pytest.approx(0.7) and not evidence.scores.any()
+    assert evidence.nb_others[0] == 2 and evidence.nb_players[0] == 2
 
 
 def test_released_weights_are_fetched_into_the_cache_when_online(monkeypatch, tmp_path, capsys):

@@ -51,7 +51,8 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
     Returns:
         :class:`fusion.presence.Presence`, with detector and sampling details in ``meta``, and
         ``meta["players"]``: per timeline row, the highest confidence of anything showing a player
-        (``score``) and the people seen (``count``), for ``fusion.evidence``.
+        (``score``), the people seen (``count``) and the instruments not ours seen (``others``),
+        for ``fusion.evidence``.
     """
     stats = SamplingStats()
     times, evidence, batch, boxes = [], [], [], []
@@ -75,7 +76,8 @@ def detect_video(path, detector, fps=1.0, threshold=None, progress=None):
             "duration_s": stats.duration_s, "source": "video",
             "boxes_per_frame_max": {code: int(n) for code, n in zip(CODES, counts.max(axis=0)) if n},
             "players": {"score": [round(float(v), 3) for e in evidence for v in e.players],
-                        "count": np.concatenate([e.nb_players for e in evidence]).tolist()},
+                        "count": np.concatenate([e.nb_players for e in evidence]).tolist(),
+                        "others": np.concatenate([e.nb_others for e in evidence]).tolist()},
             "keyframes": keyframes(times, boxes)}
     return aggregate(np.array(times), scores, hop_s=1.0 / fps, threshold=threshold, meta=meta)
 

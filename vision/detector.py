@@ -33,13 +33,16 @@ class FrameEvidence:
         players: float32 ``(nb_frames,)``: highest confidence of anything showing a player (a person,
             a face, an instrument of ours or any other).
         nb_players: int ``(nb_frames,)``: people seen (the most boxes of one person class, or of
-            instruments of ours, whichever is more).
+            instruments of any kind, whichever is more).
+        nb_others: int ``(nb_frames,)``: instruments seen that are not ours (a guitar, a piano): the
+            players of those play none of our instruments.
     """
 
     scores: np.ndarray
     counts: np.ndarray
     players: np.ndarray
     nb_players: np.ndarray
+    nb_others: np.ndarray
 
 
 class Detector:
@@ -77,8 +80,9 @@ class Detector:
                 self.class_to_index[int(class_id)] = index_of(code)
         lowered = {int(class_id): name.lower() for class_id, name in self.model.names.items()}
         self.person_classes = {c for c, name in lowered.items() if name in {n.lower() for n in PERSON_CLASSES}}
-        self.player_classes = {c for c, name in lowered.items()
-                               if name in {n.lower() for n in (*PLAYER_CLASSES, *OTHER_INSTRUMENT_CLASSES)}}
+        self.other_classes = {c for c, name in lowered.items() if name in {n.lower() for n in OTHER_INSTRUMENT_CLASSES}}
+        self.player_classes = {c for c, name in lowered.items() if name in {n.lower() for n in PLAYER_CLASSES}}
+        self.player_classes |= self.other_classes
         self.player_classes |= set(self.class_to_index)
         self.model.predict(np.zeros((32, 32, 3), dtype=np.uint8), imgsz=self.imgsz, verbose=False)
 
@@ -111,7 +115,8 @@ class Detector:
 
         evidence = FrameEvidence(np.zeros((len(images), NB_INSTRUMENTS), dtype=np.float32),
                                  np.zeros((len(images), NB_INSTRUMENTS), dtype=np.int32),
-                                 np.zeros(len(images), dtype=np.float32), np.zeros(len(images), dtype=np.int32))
+                                 np.zeros(len(images), dtype=np.float32), np.zeros(len(images), dtype=np.int32),
+                                 np.zeros(len(images), dtype=np.int32))
         for first in range(0, len(images), self.batch_size):
             batch = images[first:first + self.batch_size]
             torch.set_num_threads(self.threads)
@@ -132,10 +137,13 @@ class Detector:
                 evidence.players[frame] = max(evidence.players[frame], confidence)
             if class_id in self.person_classes:
                 people[class_id] = people.get(class_id, 0) + 1
+            if class_id in self.other_classes:
+                evidence.nb_others[frame] += 1
             index = self.class_to_index.get(class_id)
             if index is not None:
                 evidence.scores[frame, index] = max(evidence.scores[frame, index], confidence)
                 evidence.counts[frame, index] += 1
                 kept.append([*(round(float(v), 1) for v in corners), INSTRUMENTS[index].code, round(confidence, 3)])
-        evidence.nb_players[frame] = max(max(people.values(), default=0), int(evidence.counts[frame].sum()))
+        instruments = int(evidence.counts[frame].sum()) + int(evidence.nb_others[frame])
+        evidence.nb_players[frame] = max(max(people.values(), default=0), instruments)
         return kept
