@@ -55,17 +55,21 @@ def fitting_instruments(pitches, allowed_codes):
     return fits
 
 
-def choose_ensemble(parts, rng, nb_players_range=(2, 5)):
+def choose_ensemble(parts, rng, nb_players_range=(2, 5), wind_ensembles=0.0):
     """Pick players: ``[(part_index, code, shift)]`` in score order (high parts first).
 
-    With probability 0.3 the ensemble is strings only (quartet-like); otherwise any family.
+    With probability 0.3 the ensemble is strings only (quartet-like), with probability
+    ``wind_ensembles`` woodwinds and brass only (wind quintets, brass quintets, saxophone
+    quartets: URMP has them all); otherwise any family.
     """
     usable = [i for i, part in enumerate(parts) if len(part) >= MIN_NOTES_PER_PART]
     if len(usable) < nb_players_range[0]:
         return []
     nb_players = rng.integers(nb_players_range[0], min(nb_players_range[1], len(usable)) + 1)
     chosen = sorted(rng.choice(usable, size=nb_players, replace=False))
-    families = ("strings",) if rng.random() < 0.3 else ("strings", "woodwinds", "brass")
+    draw = rng.random()
+    families = ("strings",) if draw < 0.3 else ("woodwinds", "brass") if draw < 0.3 + wind_ensembles else \
+        ("strings", "woodwinds", "brass")
     allowed = {i.code for i in INSTRUMENTS if i.family in families}
     players = []
     for part_index in chosen:
@@ -164,7 +168,8 @@ def place_in_room(stems, sample_rate, rng, reverb):
     return stems, drawn
 
 
-def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, seed, sample_rate, seconds, reverb):
+def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, seed, sample_rate, seconds, reverb,
+                     wind_ensembles=0.0):
     """Perform and render piece ``number``; return ``(title, codes, stems (nb_players, nb_samples), meta)``.
 
     Each part draws its timbre from the pool: ``soundfonts`` (paths) and ``libraries``
@@ -181,7 +186,7 @@ def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, see
             continue
         qpm = (score.tempo_qpm or rng.uniform(60, 110)) * rng.uniform(0.9, 1.1)
         parts, start_q, length_q = excerpt(score, seconds, qpm, rng)
-        players = choose_ensemble(parts, rng)
+        players = choose_ensemble(parts, rng, wind_ensembles=wind_ensembles)
         if players:
             break
     else:
@@ -278,6 +283,8 @@ def get_parser():
                              "(repeatable; e.g. the Philharmonia library)")
     parser.add_argument("--sample-share", type=float, default=0.5,
                         help="with both --samples and --soundfont: the share of parts rendered from samples")
+    parser.add_argument("--wind-ensembles", type=float, default=0.0,
+                        help="share of ensembles of woodwinds and brass only (0 to 0.7; strings only: 0.3)")
     parser.add_argument("--scores", type=Path, help="folder of MIDI/MusicXML scores instead of music21's corpus")
     parser.add_argument("--split", choices=("train", "test", "all"), default="train",
                         help="which scores to draw from (test: a held-out ~10%%)")
@@ -310,6 +317,8 @@ def timbre_pool(soundfont_args, sample_args):
 def _run(args):
     if not 0 <= args.sample_share <= 1:
         raise AvsepError(f"--sample-share must be in [0, 1], got {args.sample_share}")
+    if not 0 <= args.wind_ensembles <= 0.7:
+        raise AvsepError(f"--wind-ensembles must be in [0, 0.7], got {args.wind_ensembles}")
     soundfonts, libraries = timbre_pool(args.soundfont, args.samples)
     score_ids = [s for s in list_scores(args.scores) if args.split == "all" or split_of(s) == args.split]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -317,7 +326,7 @@ def _run(args):
                if args.force or existing_piece(args.out, n) is None]
     settings = {"score_ids": score_ids, "soundfonts": soundfonts, "libraries": libraries,
                 "sample_share": args.sample_share, "seed": args.seed, "sample_rate": args.sample_rate,
-                "seconds": args.seconds, "reverb": not args.no_reverb}
+                "seconds": args.seconds, "reverb": not args.no_reverb, "wind_ensembles": args.wind_ensembles}
     return render_pieces(args.out, numbers, synthesize_piece, settings, args.workers, args.pieces - len(numbers))
 
 

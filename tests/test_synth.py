@@ -127,3 +127,19 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     soundfont = small_soundfont()
     assert synth_main(["--out", str(tmp_path), "--soundfont", str(soundfont), "--scores", str(tmp_path)]) == 2
     assert "no scores" in capsys.readouterr().err
+    assert synth_main(["--out", str(tmp_path), "--soundfont", str(soundfont), "--wind-ensembles", "0.9"]) == 2
+    assert "--wind-ensembles" in capsys.readouterr().err
+
+
+def test_wind_ensembles_give_woodwinds_and_brass_their_share():
+    from data.synth import choose_ensemble
+    from fusion.instruments import instrument
+
+    parts = [np.array([[q, 1.0, pitch] for q in range(8)], dtype=float) for pitch in (74, 67, 60, 48)]
+
+    def windless_share(wind_ensembles):
+        ensembles = [choose_ensemble(parts, np.random.default_rng(seed), wind_ensembles=wind_ensembles)
+                     for seed in range(300)]
+        return np.mean([all(instrument(code).family != "strings" for _, code, _ in players) for players in ensembles])
+
+    assert windless_share(0.0) < 0.3 and windless_share(0.5) > windless_share(0.0) + 0.35
