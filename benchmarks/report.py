@@ -6,10 +6,11 @@
    SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
    supervised NMF (dictionaries from the training data; and, as "nmf-soundfont", the older ones
    learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
-   labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data" and
-   "conditioned-notes-data", the model as it was trained on SoundFont renders only, then also on
-   ensembles of recorded notes, before the recorded phrases), and the conditioned one with
-   presence detected in drawn videos of the same pieces.
+   labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data",
+   "conditioned-notes-data" and "conditioned-phrases-data", the model as it was trained on
+   SoundFont renders only, then also on ensembles of recorded notes, then also on ensembles of
+   recorded phrases, before the wind ensembles), and the conditioned one with presence detected
+   in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
@@ -45,7 +46,8 @@ DEMO_DETECTOR = MODELS_DIR / "demo_detector.pt"
 SOUNDFONT_NMF = MODELS_DIR / "nmf_dictionaries_soundfont.npz"
 # Earlier stages of the default model, kept as the training-data ablation (system name -> weights)
 ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_soundfont.keras",
-                   "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras"}
+                   "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras",
+                   "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras"}
 
 
 def machine():
