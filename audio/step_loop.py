@@ -14,11 +14,21 @@ import os
 import platform
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from audio.backend import keras
 from common.files import atomic_path, write_json
+
+
+def open_run(run_dir, config):
+    """The run folder as a Path, made if new, with the full configuration written to ``config.yaml``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return run_dir
 
 
 def learning_rate(training):

@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from audio.backend import keras
 from audio.apply import separate
 from audio.losses import build_loss
-from audio.step_loop import MetricsLog, learning_rate, machine_description, run_steps
+from audio.step_loop import MetricsLog, learning_rate, machine_description, open_run, run_steps
 from audio.waveunet import WaveUNet, load_waveunet
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
@@ -136,9 +135,7 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
         the state dict (``step``, ``best_sdr``, ``patience_left``, ``stopped_early``).
     """
     training = config["training"]
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run_dir = open_run(run_dir, config)
     model, state = restore(run_dir, config)
     log = MetricsLog(run_dir, model.settings["sample_rate"])
 

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from audio.backend import keras
 from audio.tagger import WINDOW_S, build_tagger, predict_probabilities
-from audio.step_loop import MetricsLog, learning_rate, machine_description, run_steps
+from audio.step_loop import MetricsLog, learning_rate, machine_description, open_run, run_steps
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from common.scoring import precision_recall_f1
@@ -98,9 +97,7 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
     Returns:
         the state dict (``step``, ``best_f1``).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run_dir = open_run(run_dir, config)
     model, state = restore(run_dir, config)
     log = MetricsLog(run_dir, 16000)
 

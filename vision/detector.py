@@ -79,11 +79,14 @@ class Detector:
             if code is not None:
                 self.class_to_index[int(class_id)] = index_of(code)
         lowered = {int(class_id): name.lower() for class_id, name in self.model.names.items()}
-        self.person_classes = {c for c, name in lowered.items() if name in {n.lower() for n in PERSON_CLASSES}}
-        self.other_classes = {c for c, name in lowered.items() if name in {n.lower() for n in OTHER_INSTRUMENT_CLASSES}}
-        self.player_classes = {c for c, name in lowered.items() if name in {n.lower() for n in PLAYER_CLASSES}}
-        self.player_classes |= self.other_classes
-        self.player_classes |= set(self.class_to_index)
+
+        def class_ids(names):
+            wanted = {name.lower() for name in names}
+            return {class_id for class_id, name in lowered.items() if name in wanted}
+
+        self.person_classes = class_ids(PERSON_CLASSES)
+        self.other_classes = class_ids(OTHER_INSTRUMENT_CLASSES)
+        self.player_classes = class_ids(PLAYER_CLASSES) | self.other_classes | set(self.class_to_index)
         self.model.predict(np.zeros((32, 32, 3), dtype=np.uint8), imgsz=self.imgsz, verbose=False)
 
     def _prompt_with_vocabulary(self):
