@@ -24,6 +24,7 @@ from audio.apply import separate
 from audio.losses import build_loss
 from audio.step_loop import MetricsLog, learning_rate, machine_description, open_run, run_steps
 from audio.waveunet import WaveUNet, load_waveunet
+from audio.widen import widened_weights, widening_error
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from fusion.instruments import CODES
@@ -84,7 +85,7 @@ def restore(run_dir, config):
     """``(model, state)``: from the run's checkpoint if there is one, else a new model at step 0.
 
     A new model starts from the weights of ``training.init_from`` (a ``.keras`` file of the same
-    architecture) when the config names one, else from a seeded random initialisation.
+    architecture, or of a narrower one: ``audio.widen``) when the config names one, else from a seeded random initialisation.
     """
     checkpoint = run_dir / "checkpoint.keras"
     model = build_model(config)
@@ -98,13 +99,18 @@ def restore(run_dir, config):
 
 
 def load_initial_weights(model, path):
-    """Copy the weights of the model file ``path`` into ``model``; a one-line error if they do not fit."""
+    """Copy the weights of the model file ``path`` into ``model``; a one-line error if they do not fit.
+
+    A narrower model of the same architecture (fewer ``nb_filters``) is widened into ``model``
+    (``audio.widen``): the new run starts from the function the narrower one computes.
+    """
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: no such model file: {path}")
     source = load_waveunet(path)
-    if source.settings != model.settings:
-        raise ConfigError(f"training.init_from: {path} is another architecture than the config's model")
-    model.set_weights(source.get_weights())
+    error = widening_error(source.settings, model.settings)
+    if error:
+        raise ConfigError(f"training.init_from: {path} is another architecture than the config's model ({error})")
+    model.set_weights(widened_weights(source, model))  # the same weights when the sizes are equal
 
 
 def save_model(model, run_dir, config, state, data_description):

@@ -9,8 +9,9 @@
    labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data",
    "conditioned-notes-data" and "conditioned-phrases-data", the model as it was trained on
    SoundFont renders only, then also on ensembles of recorded notes, then also on ensembles of
-   recorded phrases, before the wind ensembles), and the conditioned one with presence detected
-   in drawn videos of the same pieces.
+   recorded phrases, before the wind ensembles; "conditioned-wide-labels[-wiener]": the larger
+   size, 24 filters per level), and the conditioned one with presence detected in drawn videos
+   of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
@@ -48,6 +49,7 @@ SOUNDFONT_NMF = MODELS_DIR / "nmf_dictionaries_soundfont.npz"
 ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_soundfont.keras",
                    "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras",
                    "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras"}
+WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 filters per level, not 16
 
 
 def machine():
@@ -117,6 +119,10 @@ def estimates_for(references, tag, with_video=False):
     systems["conditioned-labels"] = out / "conditioned-labels"
     estimate("waveunet", references, out / "conditioned-labels-wiener", model=DEFAULT_MODEL, wiener=True)
     systems["conditioned-labels-wiener"] = out / "conditioned-labels-wiener"
+    if WIDE_MODEL.exists():
+        for name, wiener in (("conditioned-wide-labels", False), ("conditioned-wide-labels-wiener", True)):
+            estimate("waveunet", references, out / name, model=WIDE_MODEL, wiener=wiener)
+            systems[name] = out / name
     detection = None
     if with_video and DEMO_DETECTOR.exists():
         from vision.detector import Detector
@@ -202,7 +208,13 @@ def main(argv=None):
         sections += ["## Speed and memory\n", "The separation job (`python benchmarks/separate_speed.py`): a 44.1 kHz stereo "
                      "file, 3 instruments present, default model, streamed decoding, Wiener post-filter and report "
                      "included, each length in a fresh process:\n", "```",
-                     shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", "",
+                     shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", ""]
+        if WIDE_MODEL.exists():
+            sections += ["The same job with the wider model (`python benchmarks/separate_speed.py --model "
+                         f"models/{WIDE_MODEL.name} --seconds 600`):\n", "```",
+                         shell([sys.executable, "benchmarks/separate_speed.py", "--model", str(WIDE_MODEL),
+                                "--seconds", "600"]).strip(), "```", ""]
+        sections += [
                      "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",
                      shell([sys.executable, "benchmarks/detect_speed.py"]).strip(), "```", "",
                      "Presence from both senses on a 60 s 720p video (`python benchmarks/presence_speed.py`: picture "

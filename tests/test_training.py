@@ -184,9 +184,14 @@ def test_init_from_starts_a_new_run_from_a_model_files_weights(dataset, tmp_path
     assert state["step"] == 0
     for loaded, wanted in zip(model.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(loaded, wanted)
-    other = {**config(init_from=str(tmp_path / "start.keras")), "model": {**TINY_MODEL, "nb_filters": 6}}
-    with pytest.raises(Exception, match="another architecture"):
-        restore(tmp_path / "run2", other)
+    wider = {**config(init_from=str(tmp_path / "start.keras")), "model": {**TINY_MODEL, "nb_filters": 6}}
+    widened, _ = restore(tmp_path / "run2", wider)  # a wider model starts from the function of the file's
+    inputs = {"mix": np.random.default_rng(0).uniform(-0.3, 0.3, (1, source.input_length, 1)).astype(np.float32),
+              "presence": np.ones((1, 13), np.float32)}
+    np.testing.assert_allclose(widened.predict_on_batch(inputs), source.predict_on_batch(inputs), atol=1e-5)
+    deeper = {**config(init_from=str(tmp_path / "start.keras")), "model": {**TINY_MODEL, "nb_levels": 4}}
+    with pytest.raises(Exception, match="another architecture.*differs in nb_levels"):
+        restore(tmp_path / "run4", deeper)
     with pytest.raises(Exception, match="no such model file"):
         restore(tmp_path / "run3", config(init_from=str(tmp_path / "absent.keras")))
 

@@ -1,0 +1,115 @@
+"""Start a wider Wave-U-Net from a trained narrower one, computing exactly the same function.
+
+A model with more filters per level (``nb_filters``) is the "larger size" of the separator.
+Trained from scratch on a CPU it could not catch up in hours with the shipped model, which has
+been fine-tuned over four stages; widened from it, it starts where the shipped model is and
+only has to learn what the extra channels add (the idea of Net2Net, Chen et al. 2016, in its
+simplest form: new channels get a random input side and a zero output side).
+
+For every convolution of the wide model, each channel of the narrow model is copied to its
+place: output channel ``j`` stays ``j``, and an input channel keeps its offset within the
+segment it comes from (the concatenations ``[upsampled, skip]`` and ``[features, mix]`` put
+the narrow model's channels of the second segment after the wide model's first segment). The
+weights from new input channels to old output channels are zero, so the new channels' values
+never reach the output until training moves those weights; their own input weights keep the
+wide model's random initialisation. FiLM's scale and shift of new channels start at zero
+(identity), as in an untrained conditioning layer.
+"""
+import numpy as np
+
+DIFFERENT_SIZE_ONLY = ("nb_filters",)
+
+
+def widening_error(narrow_settings, wide_settings):
+    """Why ``narrow_settings`` cannot be widened into ``wide_settings``, or ``None`` when it can."""
+    others = {key for key in narrow_settings.keys() | wide_settings.keys() if key not in DIFFERENT_SIZE_ONLY}
+    differing = sorted(key for key in others if narrow_settings.get(key) != wide_settings.get(key))
+    if differing:
+        return f"differs in {', '.join(differing)}"
+    if wide_settings["nb_filters"] < narrow_settings["nb_filters"]:
+        return f"has more filters ({narrow_settings['nb_filters']}) than the config's model ({wide_settings['nb_filters']})"
+    return None
+
+
+def channel_segments(settings, nb_filters):
+    """Per layer name, the channel segments of its input and of its output.
+
+    Returns:
+        ``{layer: (input_segments, output_segments)}``, each a list of channel counts whose
+        concatenation is the layer's input (or output) channels, for a model with ``nb_filters``.
+    """
+    levels, channels, sources = settings["nb_levels"], settings["nb_channels"], settings["nb_sources"]
+    condition_at = settings["condition_at"] if settings["conditioning"] != "none" else None
+    appended = sources if settings["conditioning"] == "concat" else 0  # concat adds K presence channels
+
+    def conditioned(segments, place):
+        return segments + [appended] if condition_at == place and appended else segments
+
+    layers = {}
+    features = conditioned([channels], "input")
+    if condition_at == "input":
+        layers["condition_input"] = ([channels], [channels])
+    for level in range(levels):
+        layers[f"down_{level}"] = (features, [nb_filters * (level + 1)])
+        features = [nb_filters * (level + 1)]
+    bottleneck = [nb_filters * (levels + 1)]
+    layers["bottleneck"] = (features, bottleneck)
+    if condition_at == "bottleneck":
+        layers["condition_bottleneck"] = (bottleneck, bottleneck)
+    features = conditioned(bottleneck, "bottleneck")
+    for level in reversed(range(levels)):
+        layers[f"up_{level}"] = (features + [nb_filters * (level + 1)], [nb_filters * (level + 1)])
+        features = [nb_filters * (level + 1)]
+    features = features + [channels]
+    if condition_at == "output":
+        layers["condition_output"] = (features, features)
+    estimated = sources - 1 if settings["output_type"] == "difference" else sources
+    layers["sources"] = (conditioned(features, "output"), [estimated * channels])
+    return layers
+
+
+def channel_map(narrow_segments, wide_segments):
+    """Indices in the wide layout of each narrow channel: ``(sum(narrow_segments),)`` int array."""
+    starts = np.concatenate([[0], np.cumsum(wide_segments)[:-1]])
+    return np.concatenate([start + np.arange(size) for start, size in zip(starts, narrow_segments)])
+
+
+def widened_weights(narrow, wide):
+    """The weights (``wide.get_weights()`` order) that make ``wide`` compute what ``narrow`` does.
+
+    Args:
+        narrow, wide: :class:`WaveUNet` models; ``wide`` has at least as many filters and is
+            otherwise the same architecture. ``wide``'s current weights give the new channels'
+            random input side.
+    """
+    error = widening_error(narrow.settings, wide.settings)
+    if error:
+        raise ValueError(f"cannot widen: the narrow model {error}")
+    narrow_layers = channel_segments(narrow.settings, narrow.settings["nb_filters"])
+    wide_layers = channel_segments(wide.settings, wide.settings["nb_filters"])
+    narrow_values = {variable.path: np.asarray(variable) for variable in narrow.weights}
+    weights = []
+    for variable in wide.weights:
+        layer, kind = variable.path.split("/")[0], variable.path.split("/")[-1]
+        (narrow_in, narrow_out), (wide_in, wide_out) = narrow_layers[layer], wide_layers[layer]
+        inputs, outputs = channel_map(narrow_in, wide_in), channel_map(narrow_out, wide_out)
+        weights.append(_embedded(np.array(variable), narrow_values[variable.path], kind, inputs, outputs))
+    return weights
+
+
+def _embedded(wide_value, narrow_value, kind, inputs, outputs):
+    """``wide_value`` with the narrow weights copied in and the old outputs' other inputs zeroed.
+
+    Conv kernels are ``(width, in, out)``; conditioning Dense kernels ``(K, channels)`` (their
+    input is the presence vector, the same in both models); biases ``(channels,)``.
+    """
+    if kind == "bias":
+        wide_value[outputs] = narrow_value
+        return wide_value
+    if wide_value.ndim == 2:  # presence -> per-channel scale or shift
+        wide_value[:, outputs] = narrow_value
+        return wide_value
+    wide_value[:, :, outputs] = 0.0  # nothing new flows into the channels the narrow model had
+    wide_value[:, inputs[:, None], outputs[None, :]] = narrow_value
+    return wide_value
+
