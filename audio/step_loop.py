@@ -32,10 +32,15 @@ def open_run(run_dir, config):
 
 
 def learning_rate(training):
-    """Constant rate, or exponential decay when ``decay: {rate, steps}`` is given."""
+    """The rate or schedule of ``training``: constant without ``decay``; ``decay: {rate, steps}``
+    multiplies it by ``rate`` every ``steps`` (exponentially); ``decay: {kind: linear, steps}``
+    brings it down in a straight line to 0 at ``steps`` (a cool-down, to end a run where the
+    weights settle instead of where a noisy step left them)."""
     decay = training.get("decay")
     if not decay:
         return training["learning_rate"]
+    if decay.get("kind", "exponential") == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(training["learning_rate"], decay["steps"], 0.0, power=1.0)
     return keras.optimizers.schedules.ExponentialDecay(training["learning_rate"], decay["steps"], decay["rate"])
 
 

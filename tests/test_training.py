@@ -211,3 +211,13 @@ def test_fine_tuning_validates_its_starting_point_first(dataset, tmp_path):
     assert json.loads((run / "model.json").read_text())["steps"] == 0
     for saved, wanted in zip(load_waveunet(run / "model.keras").get_weights(), source.get_weights()):
         np.testing.assert_array_equal(saved, wanted)
+
+
+def test_a_linear_decay_cools_the_rate_down_to_zero_and_an_exponential_one_halves_it():
+    from audio.step_loop import learning_rate
+
+    linear = learning_rate({"learning_rate": 1e-3, "decay": {"kind": "linear", "steps": 10}})
+    assert [round(float(linear(step)), 7) for step in (0, 5, 10, 20)] == [1e-3, 5e-4, 0.0, 0.0]
+    exponential = learning_rate({"learning_rate": 1e-3, "decay": {"rate": 0.5, "steps": 10}})
+    assert [round(float(exponential(step)), 7) for step in (0, 10, 20)] == [1e-3, 5e-4, 2.5e-4]
+    assert learning_rate({"learning_rate": 1e-3, "decay": None}) == 1e-3
