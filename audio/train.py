@@ -85,7 +85,8 @@ def restore(run_dir, config):
     """``(model, state)``: from the run's checkpoint if there is one, else a new model at step 0.
 
     A new model starts from the weights of ``training.init_from`` (a ``.keras`` file of the same
-    architecture, or of a narrower one: ``audio.widen``) when the config names one, else from a seeded random initialisation.
+    architecture, or of a narrower one: ``audio.widen``) when the config names one, else from a
+    seeded random initialisation.
     """
     checkpoint = run_dir / "checkpoint.keras"
     model = build_model(config)

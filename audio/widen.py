@@ -27,7 +27,8 @@ def widening_error(narrow_settings, wide_settings):
     if differing:
         return f"differs in {', '.join(differing)}"
     if wide_settings["nb_filters"] < narrow_settings["nb_filters"]:
-        return f"has more filters ({narrow_settings['nb_filters']}) than the config's model ({wide_settings['nb_filters']})"
+        return (f"has more filters ({narrow_settings['nb_filters']}) than the config's model "
+                f"({wide_settings['nb_filters']})")
     return None
 
 
@@ -112,4 +113,3 @@ def _embedded(wide_value, narrow_value, kind, inputs, outputs):
     wide_value[:, :, outputs] = 0.0  # nothing new flows into the channels the narrow model had
     wide_value[:, inputs[:, None], outputs[None, :]] = narrow_value
     return wide_value
-
