@@ -44,6 +44,34 @@ def learning_rate(training):
     return keras.optimizers.schedules.ExponentialDecay(training["learning_rate"], decay["steps"], decay["rate"])
 
 
+def optimizer_for(training):
+    """Adam at ``learning_rate(training)``. With ``training.ema`` (a momentum such as 0.999) it also
+    keeps an exponential moving average of the weights (Keras' ``use_ema``): the average over the
+    last ~1 / (1 - ema) steps, which validation scores and the saved model holds (``averaged_weights``)
+    while training goes on from the raw weights."""
+    if training.get("ema"):
+        return keras.optimizers.Adam(learning_rate(training), use_ema=True, ema_momentum=training["ema"])
+    return keras.optimizers.Adam(learning_rate(training))
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Inside the block the model's trainable weights are the optimizer's moving averages; after it,
+    the raw weights training continues from. A no-op without ``training.ema`` or before the first step."""
+    optimizer = model.optimizer
+    if not (optimizer.use_ema and optimizer.built):
+        yield model
+        return
+    raw = [np.array(variable) for variable in model.trainable_variables]  # copies: JAX steps donate buffers
+    for variable, average in zip(model.trainable_variables, optimizer._model_variables_moving_average):
+        variable.assign(np.array(average))
+    try:
+        yield model
+    finally:
+        for variable, value in zip(model.trainable_variables, raw):
+            variable.assign(value)
+
+
 class Prefetcher:
     """Builds the next batch in a thread while the current step runs."""
 

@@ -22,7 +22,7 @@ import numpy as np
 from audio.backend import keras
 from audio.apply import separate
 from audio.losses import build_loss
-from audio.step_loop import MetricsLog, learning_rate, machine_description, open_run, run_steps
+from audio.step_loop import MetricsLog, averaged_weights, machine_description, open_run, optimizer_for, run_steps
 from audio.waveunet import WaveUNet, load_waveunet
 from audio.widen import widened_weights, widening_error
 from common.errors import ConfigError
@@ -77,7 +77,7 @@ def build_model(config):
     keras.utils.set_random_seed(training.get("seed", 0))  # the same initial weights every time
     with distribution_scope():
         model = WaveUNet(**config["model"])
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate(training)), loss=build_loss(training))
+        model.compile(optimizer=optimizer_for(training), loss=build_loss(training))
     return model
 
 
@@ -158,18 +158,21 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     run_steps(model, sampler, run_dir, state, training, log, validate if validation_tracks else None, max_steps,
               audio_summaries, progress)
     if not validation_tracks or not (run_dir / "model.keras").exists():
-        save_model(model, run_dir, config, state, data_description)
+        with averaged_weights(model):
+            save_model(model, run_dir, config, state, data_description)
     return state
 
 
 def _validate(model, run_dir, config, state, tracks, log, data_description):
-    """Score validation tracks; keep the best model; count down patience for early stopping."""
-    sdr = validation_sdr(model, tracks, config["training"]["batch_size"])
-    log.scalars(state["step"], {"validation_sdr": sdr})
-    if state["best_sdr"] is None or sdr > state["best_sdr"]:
-        state["best_sdr"] = sdr
-        state["patience_left"] = config["training"].get("patience")
-        save_model(model, run_dir, config, state, data_description)
-    elif state["patience_left"] is not None:
-        state["patience_left"] -= 1
-        state["stopped_early"] = state["patience_left"] <= 0
+    """Score validation tracks (the averaged weights with ``training.ema``); keep the best model;
+    count down patience for early stopping."""
+    with averaged_weights(model):
+        sdr = validation_sdr(model, tracks, config["training"]["batch_size"])
+        log.scalars(state["step"], {"validation_sdr": sdr})
+        if state["best_sdr"] is None or sdr > state["best_sdr"]:
+            state["best_sdr"] = sdr
+            state["patience_left"] = config["training"].get("patience")
+            save_model(model, run_dir, config, state, data_description)
+        elif state["patience_left"] is not None:
+            state["patience_left"] -= 1
+            state["stopped_early"] = state["patience_left"] <= 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from audio.backend import keras
 from audio.tagger import WINDOW_S, build_tagger, predict_probabilities
-from audio.step_loop import MetricsLog, learning_rate, machine_description, open_run, run_steps
+from audio.step_loop import MetricsLog, averaged_weights, machine_description, open_run, optimizer_for, run_steps
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
 from common.scoring import precision_recall_f1
@@ -47,7 +47,7 @@ def compile_tagger(config):
     """A new compiled tagger for ``config`` (sections ``model`` and ``training``)."""
     keras.utils.set_random_seed(config["training"].get("seed", 0))
     model = build_tagger(**config.get("model", {}))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config["training"])),
+    model.compile(optimizer=optimizer_for(config["training"]),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     return model
 
@@ -107,14 +107,16 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
     run_steps(model, sampler, run_dir, state, config["training"], log, validate if validation is not None else None,
               max_steps, progress=progress, desc="training tagger")
     if validation is None:
-        save_tagger(model, run_dir, config, state, None, data_description)
+        with averaged_weights(model):
+            save_tagger(model, run_dir, config, state, None, data_description)
     return state
 
 
 def _validate(model, run_dir, config, state, validation, log, data_description):
-    """Score the validation windows; keep the best tagger by F1."""
-    measured = scores(validation[1], predict_probabilities(model, validation[0]))
-    log.scalars(state["step"], {f"validation_{name}": value for name, value in measured.items()})
-    if state["best_f1"] is None or measured["f1"] > state["best_f1"]:
-        state["best_f1"] = measured["f1"]
-        save_tagger(model, run_dir, config, state, measured, data_description)
+    """Score the validation windows (the averaged weights with ``training.ema``); keep the best tagger by F1."""
+    with averaged_weights(model):
+        measured = scores(validation[1], predict_probabilities(model, validation[0]))
+        log.scalars(state["step"], {f"validation_{name}": value for name, value in measured.items()})
+        if state["best_f1"] is None or measured["f1"] > state["best_f1"]:
+            state["best_f1"] = measured["f1"]
+            save_tagger(model, run_dir, config, state, measured, data_description)

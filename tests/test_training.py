@@ -221,3 +221,32 @@ def test_a_linear_decay_cools_the_rate_down_to_zero_and_an_exponential_one_halve
     exponential = learning_rate({"learning_rate": 1e-3, "decay": {"rate": 0.5, "steps": 10}})
     assert [round(float(exponential(step)), 7) for step in (0, 10, 20)] == [1e-3, 5e-4, 2.5e-4]
     assert learning_rate({"learning_rate": 1e-3, "decay": None}) == 1e-3
+
+
+def test_weight_averaging_saves_the_average_and_leaves_training_as_it_was(dataset, tmp_path):
+    from audio.train import restore
+
+    tracks = read_urmp(dataset)
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    train(config(steps=4), plain, sampler_for(dataset), validation_tracks=tracks[:1], progress=False)
+    train(config(steps=4, ema=0.5), averaged, sampler_for(dataset), validation_tracks=tracks[:1], progress=False)
+
+    def losses(run):
+        return [json.loads(l)["loss"] for l in (run / "metrics.jsonl").read_text().splitlines() if "loss" in l]
+
+    assert losses(averaged) == pytest.approx(losses(plain), rel=1e-5)  # validating the average changed nothing
+    raw_plain, _ = restore(plain, config(steps=4))
+    raw_averaged, _ = restore(averaged, config(steps=4, ema=0.5))
+    for a, b in zip(raw_plain.get_weights(), raw_averaged.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+    last = tmp_path / "last"  # without validation the saved model is the average at the last step
+    train(config(steps=4, ema=0.5), last, sampler_for(dataset), progress=False)
+    checkpoint, _ = restore(last, config(steps=4, ema=0.5))
+    averages = [v.numpy() for v in checkpoint.optimizer._model_variables_moving_average]
+    saved = load_waveunet(last / "model.keras").get_weights()
+    raw = checkpoint.get_weights()
+    assert len(saved) == len(averages)
+    for saved_weight, average, raw_weight in zip(saved, averages, raw):
+        np.testing.assert_allclose(saved_weight, average, atol=1e-7)
+    assert any(not np.allclose(s, r) for s, r in zip(saved, raw))
