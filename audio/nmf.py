@@ -7,10 +7,14 @@ each instrument gets the soft mask ``W_k H_k / sum_j W_j H_j`` applied to the co
 
 All audio here is mono float32 ``(nb_samples,)``.
 """
+from pathlib import Path
+
 import numpy as np
 from scipy.signal import istft, stft
 
 from fusion.instruments import CODES
+
+DEFAULT_DICTIONARIES = Path(__file__).resolve().parents[1] / "models" / "nmf_dictionaries.npz"
 
 WINDOW_S = 0.093  # STFT window: 2048 samples at 22.05 kHz, 4096 at 44.1 / 48 kHz
 EPS = 1e-10

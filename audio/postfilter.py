@@ -7,21 +7,69 @@ mixture; each keeps the mixture's phase where it dominates. The STFT is the NMF 
 (``audio.nmf.spectrogram``: 93 ms Hann windows, 75% overlap). Long inputs are filtered in blocks of
 :data:`BLOCK_S` seconds, so memory stays bounded.
 
+With an :class:`NmfBlend`, each instrument's source model is first mixed with supervised NMF's
+estimate of it from the same block (``audio.nmf``: dictionaries learned from recorded notes), so
+the filter hears two separators: the network where it is sure, NMF's templates where it is not.
+
 All arrays are float32 ``(nb_channels, nb_samples)`` at one rate; the stems are mono.
 """
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from audio.nmf import inverse, spectrogram
+from audio.io import resample
+from audio.nmf import DEFAULT_DICTIONARIES, inverse, load_dictionaries, nmf_separate, spectrogram
+from common.errors import AvsepError
 
 BLOCK_S = 15.0
 
 
-def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
+class NmfBlend:
+    """NMF's stems mixed into the separator's before the Wiener filter: ``(1 - weight) * separator
+    + weight * NMF``, NMF explaining the same block of the mixture with the instruments' fixed
+    dictionaries (:func:`audio.nmf.nmf_separate`, at the dictionaries' rate, resampled back).
+
+    Args:
+        weight: NMF's share, in (0, 1].
+        dictionaries: a ``.npz`` from ``python -m pipelines.baselines learn-nmf`` (default: the shipped one).
+    """
+
+    def __init__(self, weight, dictionaries=DEFAULT_DICTIONARIES):
+        if not 0 < weight <= 1:
+            raise AvsepError(f"the NMF blend's weight must be in (0, 1], not {weight}")
+        if not Path(dictionaries).is_file():
+            raise AvsepError(f"no NMF dictionaries at {dictionaries}")
+        self.weight = weight
+        self.dictionaries, self.sample_rate = load_dictionaries(dictionaries)
+
+    def __call__(self, mixture, stems, sample_rate):
+        """``{code: (1, nb_samples)}`` float32: ``stems`` blended with NMF's estimates from ``mixture``.
+
+        Args:
+            mixture: ``(nb_channels, nb_samples)`` at ``sample_rate``.
+            stems: ``{code: (1, nb_samples)}``; codes without a dictionary are kept as they are.
+        """
+        mono = resample(mixture.mean(axis=0, keepdims=True), sample_rate, self.sample_rate)[0]
+        found = nmf_separate(mono, self.sample_rate, self.dictionaries, list(stems))
+        blended = {}
+        for code, stem in stems.items():
+            if code not in found:
+                blended[code] = stem
+                continue
+            nmf = resample(found[code][None], self.sample_rate, sample_rate)[0]
+            nmf = np.pad(nmf, (0, max(0, stem.shape[1] - len(nmf))))[:stem.shape[1]]
+            blended[code] = ((1 - self.weight) * stem + self.weight * nmf[None]).astype(np.float32)
+        return blended
+
+    def __str__(self):
+        return f"NMF blend {self.weight:g}"
+
+
+def wiener_postfilter(mixture, stems, sample_rate, iterations=0, blend=None):
     """Stems re-estimated from the (downmixed) mixture.
 
     Args:
@@ -31,6 +79,7 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
         iterations: EM refinements after the soft masks. 0 (soft masks only) by default: on the
             real URMP excerpts one EM pass on the mono mix cut whole-track SDR by 2-6 dB per stem,
             where soft masks alone raised most stems.
+        blend: an :class:`NmfBlend` to mix into the stems first, or None.
 
     Returns:
         ``{code: (1, nb_samples)}`` float32, the same codes.
@@ -40,6 +89,8 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
     codes = list(stems)
     if len(codes) < 2:  # one source explains the whole mixture: nothing to share out
         return stems
+    if blend is not None:
+        stems = blend(mixture, stems, sample_rate)
     nb_samples = mixture.shape[1]
     block = int(BLOCK_S * sample_rate)
     mono = mixture.mean(axis=0)
@@ -55,7 +106,7 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0):
     return out
 
 
-def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None):
+def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None, blend=None):
     """:func:`wiener_postfilter` on files, :data:`BLOCK_S` seconds at a time; each stem file is replaced.
 
     Blocks are filtered ``workers`` at a time in threads (the FFTs and the masks release the GIL;
@@ -65,6 +116,7 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
     Args:
         mixture_path: the mixture (any channels).
         stem_paths: ``{code: path}`` of mono stems as long as the mixture, at its rate.
+        blend: an :class:`NmfBlend` for every block, or None.
     """
     codes = list(stem_paths)
     if len(codes) < 2:
@@ -89,7 +141,7 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
                         break
                     stems = {code: readers[code].read(mixture.shape[1], dtype="float32", always_2d=True).T
                              for code in codes}
-                    pending.append(pool.submit(wiener_postfilter, mixture, stems, sample_rate, iterations))
+                    pending.append(pool.submit(wiener_postfilter, mixture, stems, sample_rate, iterations, blend))
                     if len(pending) >= workers:
                         write(pending.popleft())
                 while pending:

@@ -18,12 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 from audio.io import read_audio, write_audio
+from audio.nmf import DEFAULT_DICTIONARIES
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from fusion.instruments import CODES
 from pipelines.evaluate import collect_stems, piece_key, read_summed
 
-DEFAULT_DICTIONARIES = Path(__file__).resolve().parents[1] / "models" / "nmf_dictionaries.npz"
 SYSTEMS = ("mixture", "irm", "nmf", "waveunet")
 
 
@@ -51,10 +51,18 @@ def load_piece(references, mixes, piece):
     return mixture, rate, stems
 
 
-def estimate(system, references_root, out_dir, model=None, dictionaries=None, wiener=False):
-    """Write ``out_dir/<piece>/<code>.wav`` for every reference piece."""
+def estimate(system, references_root, out_dir, model=None, dictionaries=None, wiener=False, nmf_blend=0.0):
+    """Write ``out_dir/<piece>/<code>.wav`` for every reference piece.
+
+    ``wiener`` and ``nmf_blend`` (NMF's share of the filter's source models, 0 for none) post-filter
+    the waveunet system's stems (:mod:`audio.postfilter`).
+    """
     references, mixes = collect_stems(references_root), collect_mixes(references_root)
-    separator = None
+    separator, blend = None, None
+    if nmf_blend:
+        from audio.postfilter import NmfBlend
+
+        blend = NmfBlend(nmf_blend, dictionaries or DEFAULT_DICTIONARIES)
     if system == "waveunet":
         from audio.separator import Separator
 
@@ -88,7 +96,7 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None, wi
             if wiener:
                 from audio.postfilter import wiener_postfilter
 
-                found = wiener_postfilter(mixture[None], found, rate)
+                found = wiener_postfilter(mixture[None], found, rate, blend=blend)
             estimates = {code: audio[0] for code, audio in found.items()}
         for code, audio in estimates.items():
             write_audio(Path(out_dir) / piece / f"{code}.wav", audio, rate)
@@ -128,6 +136,8 @@ def get_parser():
     make.add_argument("--model", type=Path, help="Wave-U-Net for the waveunet system (default: shipped)")
     make.add_argument("--dictionaries", type=Path, help=f"NMF dictionaries (default: {DEFAULT_DICTIONARIES.name})")
     make.add_argument("--wiener", action="store_true", help="waveunet: Wiener post-filter (norbert) on its stems")
+    make.add_argument("--nmf-blend", type=float, default=0.0,
+                      help="waveunet with --wiener: NMF's share of the filter's source models (--dictionaries')")
     add_debug_flag(learn)
     add_debug_flag(make)
     return parser
@@ -139,7 +149,9 @@ def _run(args):
         print(f"{args.out}: dictionaries for {', '.join(dictionaries)}"
               + (f"; no training stems for {', '.join(missing)}" if missing else ""))
     else:
-        estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener)
+        if args.nmf_blend and not (args.system == "waveunet" and args.wiener):
+            raise AvsepError("--nmf-blend post-filters the waveunet system's stems: it needs --wiener")
+        estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener, args.nmf_blend)
         print(f"{args.system} estimates written to {args.out}")
 
 

@@ -149,11 +149,12 @@ class DetectionWorker:
 class SeparationWorker:
     """Stage 2, a Ray Data actor: loads the separator once, then separates items with stage 1's presence."""
 
-    def __init__(self, out_dir, model, threads, wiener=True):
+    def __init__(self, out_dir, model, threads, wiener=True, nmf_blend=0.0):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         self.out_dir, self.wiener, self.startup_error = Path(out_dir), wiener, None
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
             self.separator = self._load_separator(model, threads)
+            self.nmf_blend = self._load_blend(nmf_blend, wiener)
         except Exception as error:  # noqa: BLE001
             self.startup_error = f"the worker could not start: {one_line(error)}"
 
@@ -168,6 +169,12 @@ class SeparationWorker:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         return Separator(model or None)
+
+    @staticmethod
+    def _load_blend(weight, wiener):
+        from pipelines.separate import postfilter_blend
+
+        return postfilter_blend(weight, wiener)
 
     def __call__(self, batch):
         from fusion.presence import Presence
@@ -187,7 +194,8 @@ class SeparationWorker:
                 if self.startup_error:
                     raise AvsepError(self.startup_error)
                 manifest = separate_media(Path(str(media)), self.out_dir / name, self.separator,
-                                          Presence.from_text(str(presence)), force=True, wiener=self.wiener)
+                                          Presence.from_text(str(presence)), force=True, wiener=self.wiener,
+                                          nmf_blend=self.nmf_blend)
                 instruments = ",".join(manifest["instruments"])
             except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
                 status, reason = "failed", one_line(error)
@@ -231,7 +239,7 @@ def start_ray(address, gpus_per_worker):
 
 
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
-              progress=True, wiener=True, presence_from="both"):
+              progress=True, wiener=True, presence_from="both", nmf_blend=0.0):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
     ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
@@ -260,7 +268,8 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
             SeparationWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(Path(model).resolve()) if model else "",
-                                   "wiener": wiener, "threads": max(1, int(cpus_per_worker))},
+                                   "wiener": wiener, "nmf_blend": nmf_blend,
+                                   "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
         with tqdm(total=round(sum(i.seconds for i in items), 1), unit="s", desc="batch",
@@ -300,6 +309,8 @@ def get_parser():
     parser.add_argument("--force", action="store_true", help="redo finished items")
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
                         help="Wiener post-filter of the stems, as in separate_video (on by default)")
+    parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
+                        help="NMF's share of the Wiener filter's source models, as in separate_video (0: off)")
     return add_debug_flag(parser)
 
 
@@ -309,13 +320,17 @@ def _run(args):
         raise AvsepError(f"--workers must be at least 1, got {args.workers}")
     if args.model is not None and not args.model.is_file():
         raise AvsepError(f"no model at {args.model}")
+    from pipelines.separate import postfilter_blend
+
+    postfilter_blend(args.nmf_blend, args.wiener)  # a bad weight fails here, before Ray starts
     todo = [i for i in items if args.force or not (args.out / i.name / "manifest.json").exists()]
     rows = [{"item": i.name, "media": str(i.media), "status": "skipped", "instruments": "", "reason": "",
              "seconds": "", "media_s": i.seconds} for i in items if i not in todo]
     started = time.monotonic()
     if todo:
         rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
-                               args.gpus_per_worker, wiener=args.wiener, presence_from=args.presence_from))
+                               args.gpus_per_worker, wiener=args.wiener, presence_from=args.presence_from,
+                               nmf_blend=args.nmf_blend))
     elapsed = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda row: row["item"])

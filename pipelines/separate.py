@@ -195,8 +195,27 @@ def advance(bar, seconds):
     bar.update(round(min(seconds, bar.total - bar.n) if bar.total else seconds, 2))
 
 
+def postfilter_blend(weight, wiener):
+    """The :class:`audio.postfilter.NmfBlend` that ``--nmf-blend`` asks for, or None; a one-line error
+    for a weight out of range or without the Wiener filter it feeds."""
+    if not weight:
+        return None
+    if not wiener:
+        raise AvsepError("--nmf-blend mixes NMF into the Wiener filter's source models: it needs --wiener")
+    from audio.postfilter import NmfBlend
+
+    return NmfBlend(weight)
+
+
+def postfilter_description(wiener, nmf_blend):
+    """What the manifest says of the post-filter: None without one."""
+    if not wiener:
+        return None
+    return "wiener (norbert soft masks)" + (f", {nmf_blend}" if nmf_blend else "")
+
+
 def separate_media(media, out_dir, separator, presence=None, videos=False, force=False, progress=False,
-                   allow_partial=False, wiener=False):
+                   allow_partial=False, wiener=False, nmf_blend=None):
     """Separate one media file into ``out_dir``, published in one step (see :mod:`pipelines.output_folder`).
 
     Args:
@@ -208,6 +227,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         force: replace the files of an earlier result.
         allow_partial: separate a file that decodes shorter than it says, with a warning.
         wiener: re-estimate the stems with a Wiener filter of the mixture (:mod:`audio.postfilter`).
+        nmf_blend: an :class:`audio.postfilter.NmfBlend` to mix into the filter's source models, or None.
 
     Returns:
         the manifest dict (also written to ``out_dir/manifest.json``).
@@ -233,7 +253,8 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
         if wiener:
             from audio.postfilter import wiener_postfilter_files
 
-            wiener_postfilter_files(staging / MIXTURE, {code: staging / f"{code}.wav" for code in codes})
+            wiener_postfilter_files(staging / MIXTURE, {code: staging / f"{code}.wav" for code in codes},
+                                    blend=nmf_blend)
         timings["separate_s"] = time.monotonic() - started
         started = time.monotonic()
         if videos:
@@ -245,7 +266,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
             "duration_s": nb_samples / sample_rate, "stems": sorted(f"{code}.wav" for code in codes),
             "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
             "instruments": codes, "presence": {"source": presence.meta.get("source"), **presence.to_json()},
-            "model": model_fingerprint(separator), "postfilter": "wiener (norbert soft masks)" if wiener else None,
+            "model": model_fingerprint(separator), "postfilter": postfilter_description(wiener, nmf_blend),
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "warnings": warnings,
         }

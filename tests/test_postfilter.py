@@ -1,5 +1,6 @@
 """The Wiener post-filter (norbert) on stems that leak into each other."""
 import numpy as np
+import pytest
 
 from audio.postfilter import wiener_postfilter
 from test_separate import model_path  # noqa: F401  (the pass-through model fixture)
@@ -65,3 +66,67 @@ def test_files_are_filtered_block_by_block_in_threads_as_in_memory(tmp_path, mon
                                          sample_rate)[code] for s in range(0, mixture.shape[1], block)], axis=1)
         np.testing.assert_allclose(soundfile.read(tmp_path / f"{code}.wav", dtype="float32")[0], expected[0], atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fl.wav", "mix.wav", "vc.wav", "vn.wav"]
+
+
+def sines(seconds=3):
+    t = np.arange(seconds * SR) / SR
+    return np.sin(2 * np.pi * 220 * t).astype(np.float32), np.sin(2 * np.pi * 1760 * t).astype(np.float32)
+
+
+@pytest.fixture
+def dictionaries(tmp_path):
+    from audio.nmf import learn_dictionaries, save_dictionaries
+
+    low, high = sines()
+    path = tmp_path / "dictionaries.npz"
+    save_dictionaries(path, learn_dictionaries({"vc": [low], "vn": [high]}, SR, rank=2, iterations=30), SR)
+    return path
+
+
+def test_an_nmf_blend_mixes_nmfs_stems_into_the_separators(dictionaries):
+    from audio.postfilter import NmfBlend
+
+    low, high = sines()
+    mixture = (low + high)[None]
+    swapped = {"vc": high[None], "vn": low[None], "fl": low[None]}  # a separator that got it all wrong
+    nmf = NmfBlend(1.0, dictionaries)(mixture, swapped, SR)  # NMF alone: the separator's stems play no part
+    middle = slice(SR // 2, -SR // 2)
+    assert sdr(low[middle], nmf["vc"][0, middle]) > 15 and sdr(high[middle], nmf["vn"][0, middle]) > 15
+    assert nmf["fl"] is swapped["fl"]  # no dictionary: left as it is
+    quarter = NmfBlend(0.25, dictionaries)(mixture, swapped, SR)
+    for code in ("vc", "vn"):
+        np.testing.assert_allclose(quarter[code], 0.75 * swapped[code] + 0.25 * nmf[code], atol=1e-6)
+    del swapped["fl"]
+    filtered = wiener_postfilter(mixture, swapped, SR, blend=NmfBlend(0.75, dictionaries))
+    assert sdr(low[middle], filtered["vc"][0, middle]) > sdr(low[middle], swapped["vc"][0, middle]) + 10
+
+
+def test_a_bad_nmf_blend_is_a_one_line_error(dictionaries, tmp_path):
+    from audio.postfilter import NmfBlend
+    from common.errors import AvsepError
+
+    for weight in (0.0, -0.5, 1.5):
+        with pytest.raises(AvsepError, match="must be in"):
+            NmfBlend(weight, dictionaries)
+    with pytest.raises(AvsepError, match="no NMF dictionaries"):
+        NmfBlend(0.25, tmp_path / "absent.npz")
+
+
+def test_separate_audio_blends_nmf_on_request(tmp_path, model_path, capsys):  # noqa: F811
+    import json
+
+    from audio.io import write_audio
+    from pipelines import separate_audio
+
+    t = np.arange(2 * 22050) / 22050
+    write_audio(tmp_path / "mix.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050)
+    common = [str(tmp_path / "mix.wav"), "--instruments", "vn,vc", "--model", str(model_path)]
+    assert separate_audio.main([*common, "--out", str(tmp_path / "out"), "--nmf-blend", "0.25"]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["postfilter"] == "wiener (norbert soft masks), NMF blend 0.25"
+    capsys.readouterr()
+    for bad in (["--nmf-blend", "0.25", "--no-wiener"], ["--nmf-blend", "1.5"]):
+        assert separate_audio.main([*common, "--out", str(tmp_path / "bad"), *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "nmf" in err.lower()
+        assert not (tmp_path / "bad").exists()
