@@ -10,8 +10,9 @@
    "conditioned-notes-data" and "conditioned-phrases-data", the model as it was trained on
    SoundFont renders only, then also on ensembles of recorded notes, then also on ensembles of
    recorded phrases, before the wind ensembles; "conditioned-wide-labels[-wiener]": the larger
-   size, 24 filters per level), and the conditioned one with presence detected in drawn videos
-   of the same pieces.
+   size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
+   mixed into its source models, ``--nmf-blend``), and the conditioned one with presence detected
+   in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
@@ -50,6 +51,7 @@ ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_sou
                    "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras",
                    "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras"}
 WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 filters per level, not 16
+NMF_BLEND = 0.25  # NMF's share of the Wiener filter's source models in the --nmf-blend rows
 
 
 def machine():
@@ -119,6 +121,9 @@ def estimates_for(references, tag, with_video=False):
     systems["conditioned-labels"] = out / "conditioned-labels"
     estimate("waveunet", references, out / "conditioned-labels-wiener", model=DEFAULT_MODEL, wiener=True)
     systems["conditioned-labels-wiener"] = out / "conditioned-labels-wiener"
+    estimate("waveunet", references, out / "conditioned-labels-nmf-blend", model=DEFAULT_MODEL, wiener=True,
+             nmf_blend=NMF_BLEND)
+    systems["conditioned-labels-nmf-blend"] = out / "conditioned-labels-nmf-blend"
     if WIDE_MODEL.exists():
         for name, wiener in (("conditioned-wide-labels", False), ("conditioned-wide-labels-wiener", True)):
             estimate("waveunet", references, out / name, model=WIDE_MODEL, wiener=wiener)
@@ -214,6 +219,10 @@ def main(argv=None):
                          f"models/{WIDE_MODEL.name} --seconds 600`):\n", "```",
                          shell([sys.executable, "benchmarks/separate_speed.py", "--model", str(WIDE_MODEL),
                                 "--seconds", "600"]).strip(), "```", ""]
+        sections += [f"The same job with `--nmf-blend {NMF_BLEND}` (`python benchmarks/separate_speed.py --nmf-blend "
+                     f"{NMF_BLEND} --seconds 600`):\n", "```",
+                     shell([sys.executable, "benchmarks/separate_speed.py", "--nmf-blend", str(NMF_BLEND),
+                            "--seconds", "600"]).strip(), "```", ""]
         sections += [
                      "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",
                      shell([sys.executable, "benchmarks/detect_speed.py"]).strip(), "```", "",

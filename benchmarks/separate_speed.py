@@ -1,6 +1,6 @@
 """Speed and peak memory of the separation job on this machine, for inputs of several lengths.
 
-    python benchmarks/separate_speed.py [--model M] [--seconds 10 600 3600] [--no-wiener]
+    python benchmarks/separate_speed.py [--model M] [--seconds 10 600 3600] [--no-wiener] [--nmf-blend W]
 
 For each length a 44.1 kHz stereo noise file is written (in blocks, to a temporary folder), then
 a fresh process runs the whole job on it as ``separate_audio`` does (``pipelines.separate.separate_media``:
@@ -31,11 +31,11 @@ def write_noise(path, seconds, sample_rate=44100, block_s=60):
             sound.write(rng.standard_normal((frames, 2), dtype=np.float32) * 0.1)
 
 
-def measure(model_path, media, wiener):
+def measure(model_path, media, wiener, nmf_blend=0.0):
     """Separate ``media`` into a temporary folder; print one line."""
     from audio.separator import DEFAULT_MODEL, Separator
     from fusion.presence import Presence
-    from pipelines.separate import separate_media
+    from pipelines.separate import postfilter_blend, separate_media
 
     if model_path is None and not DEFAULT_MODEL.exists():
         import yaml
@@ -49,12 +49,12 @@ def measure(model_path, media, wiener):
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         manifest = separate_media(media, Path(out) / "stems", separator, Presence.constant(("vn", "va", "vc")),
-                                  wiener=wiener)
+                                  wiener=wiener, nmf_blend=postfilter_blend(nmf_blend, wiener))
         elapsed = time.perf_counter() - start
     assert manifest["nb_samples"] == soundfile.info(media).frames
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{seconds:>6.0f} s input: {elapsed:7.1f} s, {seconds / elapsed:5.1f}x real time, peak RSS {peak_mb:,.0f} MB "
-          f"(whole job{', Wiener' if wiener else ''}, report; {separator.model.count_params() / 1e6:.2f}M params, "
+          f"(whole job{', Wiener' if wiener else ''}{f', NMF blend {nmf_blend:g}' if nmf_blend else ''}, report; {separator.model.count_params() / 1e6:.2f}M params, "
           f"{separator.model_path.name})", flush=True)
 
 
@@ -63,15 +63,17 @@ def main(argv=None):
     parser.add_argument("--model", help=".keras file (default: the shipped model)")
     parser.add_argument("--seconds", type=float, nargs="+", default=[10, 600, 3600])
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--nmf-blend", type=float, default=0.0, help="NMF's share of the Wiener filter's models")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one file in this process
     args = parser.parse_args(argv)
     if args.one:
-        return measure(args.model, args.one, args.wiener)
+        return measure(args.model, args.one, args.wiener, args.nmf_blend)
     with tempfile.TemporaryDirectory() as folder:
         for seconds in args.seconds:
             media = Path(folder) / f"noise-{seconds:.0f}s.wav"
             write_noise(media, seconds)
-            command = [sys.executable, __file__, "--one", str(media), "--wiener" if args.wiener else "--no-wiener"]
+            command = [sys.executable, __file__, "--one", str(media), "--wiener" if args.wiener else "--no-wiener",
+                       "--nmf-blend", str(args.nmf_blend)]
             subprocess.run(command + (["--model", args.model] if args.model else []), check=True,
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
             media.unlink()
