@@ -63,6 +63,8 @@ def averaged_weights(model):
         yield model
         return
     raw = [np.array(variable) for variable in model.trainable_variables]  # copies: JAX steps donate buffers
+    # Keras' own finalize_variable_values() assigns the averages' buffers themselves, which the next
+    # JAX step then deletes; so the averages are read (privately) and copied
     for variable, average in zip(model.trainable_variables, optimizer._model_variables_moving_average):
         variable.assign(np.array(average))
     try:

@@ -202,3 +202,24 @@ def test_fine_tuning_the_tagger_validates_its_starting_point_first(dataset, tmp_
     steps = [json.loads(line)["step"] for line in (tmp_path / "second" / "metrics.jsonl").read_text().splitlines()
              if "validation_f1" in line]
     assert steps == [0, 2]
+
+
+def test_a_tagger_trained_with_weight_averaging_saves_the_average_and_resumes_it(dataset, tmp_path):
+    from audio.backend import keras
+    from audio.train_tagger import restore, train_tagger
+
+    sampler = TagSampler(read_urmp(dataset, sample_rate=SAMPLE_RATE), [], batch_size=4, seed=1)
+    config = tagger_config()
+    config["training"]["ema"] = 0.5
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_tagger(config, straight, sampler, progress=False)
+    train_tagger(config, resumed, sampler, max_steps=2, progress=False)  # "killed" at 2, averages checkpointed
+    train_tagger(config, resumed, sampler, progress=False)
+    checkpoint, state = restore(straight, config)
+    assert state["step"] == 4
+    averages = [np.array(v) for v in checkpoint.optimizer._model_variables_moving_average]
+    for run in (straight, resumed):
+        saved = keras.saving.load_model(run / "tagger.keras").trainable_weights
+        for weight, average in zip(saved, averages):
+            np.testing.assert_allclose(np.array(weight), average, atol=1e-5)
+    assert any(not np.allclose(np.array(w), a) for w, a in zip(checkpoint.trainable_weights, averages))
