@@ -32,6 +32,7 @@ class NmfBlend:
     """NMF's stems mixed into the separator's before the Wiener filter: ``(1 - weight) * separator
     + weight * NMF``, NMF explaining the same block of the mixture with the instruments' fixed
     dictionaries (:func:`audio.nmf.nmf_separate`, at the dictionaries' rate, resampled back).
+    Where the separator's stem is exactly silent (presence says the player rests), it stays silent.
 
     Args:
         weight: NMF's share, in (0, 1].
@@ -62,7 +63,8 @@ class NmfBlend:
                 continue
             nmf = resample(found[code][None], self.sample_rate, sample_rate)[0]
             nmf = np.pad(nmf, (0, max(0, stem.shape[1] - len(nmf))))[:stem.shape[1]]
-            blended[code] = ((1 - self.weight) * stem + self.weight * nmf[None]).astype(np.float32)
+            playing = stem != 0  # the separator gives exact silence where presence says a player rests
+            blended[code] = ((1 - self.weight) * stem + self.weight * nmf[None] * playing).astype(np.float32)
         return blended
 
     def __str__(self):

@@ -93,6 +93,9 @@ def test_an_nmf_blend_mixes_nmfs_stems_into_the_separators(dictionaries):
     middle = slice(SR // 2, -SR // 2)
     assert sdr(low[middle], nmf["vc"][0, middle]) > 15 and sdr(high[middle], nmf["vn"][0, middle]) > 15
     assert nmf["fl"] is swapped["fl"]  # no dictionary: left as it is
+    resting = {"vc": np.concatenate([np.zeros(SR, np.float32), low[SR:]])[None], "vn": high[None]}
+    blended = NmfBlend(0.5, dictionaries)(mixture, resting, SR)
+    assert not np.any(blended["vc"][:, :SR]) and np.any(blended["vc"][:, SR:])  # silent while it rests
     quarter = NmfBlend(0.25, dictionaries)(mixture, swapped, SR)
     for code in ("vc", "vn"):
         np.testing.assert_allclose(quarter[code], 0.75 * swapped[code] + 0.25 * nmf[code], atol=1e-6)
