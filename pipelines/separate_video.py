@@ -39,7 +39,7 @@ def add_separation_arguments(parser, detector=True):
                              "+0.8-1.0 dB mean SDR on the real URMP excerpts)")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
                         help="mix supervised NMF's stems into the Wiener filter's source models with this weight "
-                             "(0: off, the default; 0.25: better on average, ~4x slower; README, 'Quality')")
+                             "(0: off, the default; 0.25: better mean SDR, worse median, ~1.6x slower; see README)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="separate a file that decodes shorter than it says (truncated), with a warning")
     return add_debug_flag(parser)
