@@ -1,7 +1,7 @@
 """``python -m pipelines.baselines``: estimates of the reference systems, to score beside ours.
 
     python -m pipelines.baselines learn-nmf --train DIR [--out models/nmf_dictionaries.npz]
-    python -m pipelines.baselines estimate SYSTEM --references DIR --out DIR [--model M]
+    python -m pipelines.baselines estimate SYSTEM --references DIR --out DIR [--model M] [--wiener [--nmf-blend W]]
 
 SYSTEM is ``mixture`` (the mix as every stem's estimate), ``irm`` (ideal ratio mask: an oracle
 that reads the true stems), ``nmf`` (supervised NMF with the present instruments'
