@@ -53,8 +53,9 @@ def measure(model_path, media, wiener, nmf_blend=0.0):
         elapsed = time.perf_counter() - start
     assert manifest["nb_samples"] == soundfile.info(media).frames
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    postfilter = (", Wiener" if wiener else "") + (f", NMF blend {nmf_blend:g}" if nmf_blend else "")
     print(f"{seconds:>6.0f} s input: {elapsed:7.1f} s, {seconds / elapsed:5.1f}x real time, peak RSS {peak_mb:,.0f} MB "
-          f"(whole job{', Wiener' if wiener else ''}{f', NMF blend {nmf_blend:g}' if nmf_blend else ''}, report; {separator.model.count_params() / 1e6:.2f}M params, "
+          f"(whole job{postfilter}, report; {separator.model.count_params() / 1e6:.2f}M params, "
           f"{separator.model_path.name})", flush=True)
 
 

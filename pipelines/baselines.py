@@ -58,14 +58,12 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None, wi
     the waveunet system's stems (:mod:`audio.postfilter`).
     """
     references, mixes = collect_stems(references_root), collect_mixes(references_root)
-    separator, blend = None, None
-    if nmf_blend:
-        from audio.postfilter import NmfBlend
-
-        blend = NmfBlend(nmf_blend, dictionaries or DEFAULT_DICTIONARIES)
+    separator = None
     if system == "waveunet":
         from audio.separator import Separator
+        from pipelines.separate import postfilter_blend
 
+        blend = postfilter_blend(nmf_blend, wiener, dictionaries or DEFAULT_DICTIONARIES)  # before the model loads
         separator = Separator(model)
     if system == "nmf":
         from audio.nmf import load_dictionaries
@@ -149,7 +147,7 @@ def _run(args):
         print(f"{args.out}: dictionaries for {', '.join(dictionaries)}"
               + (f"; no training stems for {', '.join(missing)}" if missing else ""))
     else:
-        if args.nmf_blend and not (args.system == "waveunet" and args.wiener):
+        if args.nmf_blend and args.system != "waveunet":
             raise AvsepError("--nmf-blend post-filters the waveunet system's stems: it needs --wiener")
         estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener, args.nmf_blend)
         print(f"{args.system} estimates written to {args.out}")

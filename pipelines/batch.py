@@ -153,8 +153,10 @@ class SeparationWorker:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         self.out_dir, self.wiener, self.startup_error = Path(out_dir), wiener, None
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
+            from pipelines.separate import postfilter_blend
+
             self.separator = self._load_separator(model, threads)
-            self.nmf_blend = self._load_blend(nmf_blend, wiener)
+            self.nmf_blend = postfilter_blend(nmf_blend, wiener)
         except Exception as error:  # noqa: BLE001
             self.startup_error = f"the worker could not start: {one_line(error)}"
 
@@ -169,12 +171,6 @@ class SeparationWorker:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         return Separator(model or None)
-
-    @staticmethod
-    def _load_blend(weight, wiener):
-        from pipelines.separate import postfilter_blend
-
-        return postfilter_blend(weight, wiener)
 
     def __call__(self, batch):
         from fusion.presence import Presence

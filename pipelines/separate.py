@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from audio.io import zero_non_finite
+from audio.nmf import DEFAULT_DICTIONARIES
 from audio.separator import present_indices
 from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
@@ -195,16 +196,16 @@ def advance(bar, seconds):
     bar.update(round(min(seconds, bar.total - bar.n) if bar.total else seconds, 2))
 
 
-def postfilter_blend(weight, wiener):
+def postfilter_blend(weight, wiener, dictionaries=DEFAULT_DICTIONARIES):
     """The :class:`audio.postfilter.NmfBlend` that ``--nmf-blend`` asks for, or None; a one-line error
-    for a weight out of range or without the Wiener filter it feeds."""
+    for a weight out of range, missing dictionaries, or no Wiener filter to feed."""
     if not weight:
         return None
     if not wiener:
         raise AvsepError("--nmf-blend mixes NMF into the Wiener filter's source models: it needs --wiener")
     from audio.postfilter import NmfBlend
 
-    return NmfBlend(weight)
+    return NmfBlend(weight, dictionaries)
 
 
 def postfilter_description(wiener, nmf_blend):
