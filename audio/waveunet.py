@@ -15,7 +15,7 @@ Output: ``(batch, K, output_length, nb_channels)``, at ``sample_rate`` Hz.
 import json
 
 from audio.backend import keras
-from fusion.conditioning import CONDITIONING_KINDS, CONDITIONING_PLACES, OutputGate, PresenceConditioning
+from fusion.conditioning import CONDITIONING_KINDS, OutputGate, PresenceConditioning, conditioning_places
 from fusion.instruments import NB_INSTRUMENTS
 from keras import ops
 
@@ -109,7 +109,8 @@ class WaveUNet(keras.Model):
         output_type: ``direct`` (each source by tanh) or ``difference`` (the last source is
             the mix minus the others, as in the paper).
         conditioning: one of ``none``, ``concat``, ``add``, ``multiply``, ``film``.
-        condition_at: ``input``, ``bottleneck`` or ``output``.
+        condition_at: ``input``, ``bottleneck``, ``decoder`` (after every decoder level) or
+            ``output``, or several joined by ``+`` (``"bottleneck+decoder"``).
         gate_output: zero the estimates of absent instruments.
         gate_threshold: presence at or above which an instrument is present.
 
@@ -129,17 +130,16 @@ class WaveUNet(keras.Model):
                  conditioning="film", condition_at="bottleneck", gate_output=True, gate_threshold=0.5, **kwargs):
         if conditioning not in CONDITIONING_KINDS:
             raise ValueError(f"conditioning must be one of {CONDITIONING_KINDS}, got {conditioning!r}")
-        if condition_at not in CONDITIONING_PLACES:
-            raise ValueError(f"condition_at must be one of {CONDITIONING_PLACES}, got {condition_at!r}")
+        places = conditioning_places(condition_at, conditioning)
         if output_type not in ("direct", "difference"):
             raise ValueError(f"output_type must be 'direct' or 'difference', got {output_type!r}")
         input_length, valid_output_length = waveunet_lengths(output_length, nb_levels, kernel_size_down,
                                                              kernel_size_up)
 
-        def condition(features, place):
-            if conditioning == "none" or place != condition_at:
+        def condition(features, place, name=None):
+            if conditioning == "none" or place not in places:
                 return features
-            return PresenceConditioning(conditioning, name=f"condition_{place}")(features, presence)
+            return PresenceConditioning(conditioning, name=name or f"condition_{place}")(features, presence)
 
         def conv(features, nb_out, width, name):
             convolved = keras.layers.Conv1D(nb_out, width, padding="valid", name=name)(features)
@@ -167,6 +167,7 @@ class WaveUNet(keras.Model):
             skip = CenterCrop(features.shape[1], name=f"crop_skip_{level}")(skips[level])
             features = keras.layers.Concatenate(name=f"skip_{level}")([features, skip])
             features = conv(features, nb_filters * (level + 1), kernel_size_up, f"up_{level}")
+            features = condition(features, "decoder", f"condition_decoder_{level}")
 
         # === Output ===
         cropped_mix = CenterCrop(valid_output_length, name="crop_mix")(mix)

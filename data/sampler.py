@@ -2,8 +2,9 @@
 
 Stems are held in memory (mono float32). An example is a random crop of one track, or with
 probability ``remix_probability`` a remix of two tracks' stems, keeping a random subset of the
-instruments (at least one); every kept stem gets a random gain, the mix is their sum, and the
-presence labels follow the instruments kept. Stems outside the vocabulary (a MedleyDB piano,
+instruments (at least one); every kept stem gets a random gain (and, with ``eq_db``, a random
+equaliser: :func:`random_equaliser`), the mix is their sum, and the presence labels follow the
+instruments kept. Stems outside the vocabulary (a MedleyDB piano,
 MUSDB's drums) are summed into one accompaniment per track that joins the mix (kept with the
 same probability, with its own gain) but has no target and no label. Batch ``step`` depends
 only on ``(seed, step)``, so a resumed run sees exactly the batches it would have seen.
@@ -28,14 +29,18 @@ class StemSampler:
         remix_probability: chance an example mixes stems of two tracks.
         gain_db: range of the random per-stem gain.
         keep_probability: chance each instrument is kept (at least one always is).
+        eq_db: largest boost or cut of the random equaliser each kept stem gets, in dB; 0: none
+            (and then the batches are exactly those of a sampler without it).
+        sample_rate: the tracks' rate in Hz (places the equaliser's frequencies).
     """
 
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
-                 gain_db=(-6.0, 3.0), keep_probability=0.75, progress=False):
+                 gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, sample_rate=22050, progress=False):
         self.input_length, self.output_length = input_length, output_length
         self.context = (input_length - output_length) // 2
         self.batch_size, self.seed = batch_size, seed
         self.remix_probability, self.gain_db, self.keep_probability = remix_probability, gain_db, keep_probability
+        self.eq_db, self.sample_rate = eq_db, sample_rate
         self.tracks = [self._load(track) for track in tqdm(tracks, desc="loading stems", disable=not progress)]
 
     @staticmethod
@@ -84,6 +89,8 @@ class StemSampler:
         targets = np.zeros((NB_INSTRUMENTS, self.output_length), dtype=np.float32)
         for index in kept:
             stem = crops[index] * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
+            if self.eq_db > 0:
+                stem = equalised(stem, random_equaliser(rng, len(stem), self.sample_rate, self.eq_db))
             mix += stem
             presence[index] = 1.0
             targets[index] = stem[self.context:self.context + self.output_length]
@@ -98,3 +105,27 @@ class StemSampler:
         mixes, presences, targets = zip(*(self.example(rng) for _ in range(self.batch_size)))
         inputs = {"mix": np.stack(mixes)[..., None], "presence": np.stack(presences)}
         return inputs, np.stack(targets)[..., None]
+
+
+def random_equaliser(rng, nb_samples, sample_rate, max_db):
+    """A random smooth gain per rFFT bin: a spectral tilt plus one bell, each within ``max_db``.
+
+    The tilt turns about 1 kHz and reaches its full boost or cut 3 octaves away (a darker or
+    brighter instrument or microphone); the bell sits between 150 Hz and 6 kHz, one octave wide
+    (a body resonance, a room mode). Both are smooth in frequency, so their impulse response is
+    short and filtering a crop by its spectrum barely wraps around.
+
+    Returns:
+        ``(nb_samples // 2 + 1,)`` float32 linear gains.
+    """
+    frequencies = np.maximum(np.fft.rfftfreq(nb_samples, 1.0 / sample_rate), 20.0)
+    octaves_from_1k = np.clip(np.log2(frequencies / 1000.0) / 3.0, -1.0, 1.0)
+    tilt_db = rng.uniform(-max_db, max_db) * octaves_from_1k
+    centre = np.exp(rng.uniform(np.log(150.0), np.log(6000.0)))
+    bell_db = rng.uniform(-max_db, max_db) * np.exp(-0.5 * (np.log2(frequencies / centre) / 0.5) ** 2)
+    return (10 ** ((tilt_db + bell_db) / 20)).astype(np.float32)
+
+
+def equalised(signal, gains):
+    """``signal`` ``(n,)`` filtered by per-bin ``gains`` ``(n // 2 + 1,)``, as float32."""
+    return np.fft.irfft(np.fft.rfft(signal) * gains, n=len(signal)).astype(np.float32)

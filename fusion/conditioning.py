@@ -9,13 +9,32 @@ along a track from window to window. Four ways to condition features ``(batch, t
 - ``film``: both (Perez et al. 2018), ``x * (1 + W_g p + b_g) + W_b p + b_b``.
 
 Scales are parametrised around 1 so that an untrained layer starts close to the identity.
+The Wave-U-Net conditions at one or more places (:func:`conditioning_places`): its input, its
+bottleneck, after every decoder level, or its output.
 :class:`OutputGate` turns absent instruments' estimates into exact zeros.
 """
 from audio.backend import keras
 from keras import ops
 
 CONDITIONING_KINDS = ("none", "concat", "add", "multiply", "film")
-CONDITIONING_PLACES = ("input", "bottleneck", "output")
+CONDITIONING_PLACES = ("input", "bottleneck", "decoder", "output")
+
+
+def conditioning_places(condition_at, kind):
+    """The places named by ``condition_at``, e.g. ``"bottleneck+decoder"`` -> ``("bottleneck", "decoder")``.
+
+    Raises:
+        ValueError: an unknown or repeated place, or ``concat`` in the decoder (appending K
+            channels after every level would change the decoder's widths).
+    """
+    places = tuple(condition_at.split("+"))
+    unknown = [place for place in places if place not in CONDITIONING_PLACES]
+    if unknown or len(set(places)) != len(places):
+        raise ValueError(f"condition_at must be one or more of {CONDITIONING_PLACES} joined by '+', "
+                         f"got {condition_at!r}")
+    if kind == "concat" and "decoder" in places:
+        raise ValueError("concat conditioning cannot be placed in the decoder; use add, multiply or film")
+    return places
 
 
 @keras.saving.register_keras_serializable(package="avsep")

@@ -71,11 +71,12 @@ def numpy_batches(config, input_length, output_length):
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
-    tracks = read_training_tracks(data["train"], config["model"].get("sample_rate", 22050))
+    sample_rate = config["model"].get("sample_rate", 22050)
+    tracks = read_training_tracks(data["train"], sample_rate)
     train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
                           seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
-                          progress=True)
+                          eq_db=data.get("eq_db", 0.0), sample_rate=sample_rate, progress=True)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     return sampler, validation_tracks, description
@@ -87,6 +88,9 @@ def tfrecord_batches(config, input_length, output_length):
     Validation reads the folders of ``data.validation`` (none: no validation, no early stopping).
     Needs TensorFlow; works under the JAX backend too.
     """
+    if config["data"].get("eq_db"):
+        raise ConfigError("data.eq_db is applied by the NumPy sampler only: train from data.train folders, "
+                          "or drop data.eq_db")
     try:
         from data.tfrecords import TFRecordBatches
         import tensorflow  # noqa: F401

@@ -6,7 +6,7 @@ import pytest
 from audio.io import write_audio
 from audio.train import train
 from audio.waveunet import load_waveunet, waveunet_lengths
-from data.sampler import StemSampler
+from data.sampler import StemSampler, equalised, random_equaliser
 from data.readers import read_urmp
 from data.tracks import validation_split
 from fusion.instruments import presence_vector
@@ -75,6 +75,31 @@ def test_sampler_batches_are_consistent_and_deterministic(dataset):
     again, _ = sampler.batch(3)
     np.testing.assert_array_equal(again["mix"], inputs["mix"])
     assert not np.array_equal(sampler.batch(4)[0]["mix"], inputs["mix"])
+
+
+def test_equalised_stems_stay_the_targets_of_their_mix(dataset):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    plain = sampler_for(dataset, batch_size=6)
+    coloured = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, eq_db=6.0, sample_rate=SR)
+    unequalised = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, eq_db=0.0, sample_rate=SR)
+    inputs, targets = coloured.batch(3)
+    context = coloured.context
+    for mix, target in zip(inputs["mix"], targets):
+        np.testing.assert_allclose(target.sum(axis=0), mix[context:context + output_length], atol=1e-5)
+    assert not np.allclose(inputs["mix"], plain.batch(3)[0]["mix"], atol=1e-3)
+    np.testing.assert_array_equal(unequalised.batch(3)[0]["mix"], plain.batch(3)[0]["mix"])
+
+
+def test_the_random_equaliser_stays_within_its_range_and_changes_the_spectrum():
+    rng = np.random.default_rng(0)
+    gains_db = [20 * np.log10(random_equaliser(rng, 4096, SR, 6.0)) for _ in range(50)]
+    assert max(np.abs(g).max() for g in gains_db) <= 12.0 + 1e-4  # a tilt and a bell, each within 6 dB
+    assert np.mean([np.abs(g).max() > 2.0 for g in gains_db]) > 0.5
+    t = np.arange(4096) / SR
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    flat = np.ones(4096 // 2 + 1, np.float32)
+    np.testing.assert_allclose(equalised(tone, flat), tone, atol=1e-5)
+    np.testing.assert_allclose(np.abs(equalised(tone, 2 * flat)).max(), 2 * np.abs(tone).max(), rtol=1e-3)
 
 
 def test_training_writes_a_loadable_model_and_card(dataset, tmp_path):
@@ -172,6 +197,10 @@ def test_cli_trains_from_tfrecords_and_validates_on_folders(dataset, tmp_path, c
     assert card["data"]["tfrecords"].endswith("*.tfrecord.gz") and len(card["data"]["validation_pieces"]) == 4
     assert train_main(args[:4] + ["--set", f"data.tfrecords={tmp_path}/none-*.gz"]) == 2
     assert "no TFRecord files match" in capsys.readouterr().err
+    equalised_run = ["--config", "configs/default.yaml", "--run", str(tmp_path / "eq")] + args[4:]
+    assert train_main(equalised_run + ["--set", "data.eq_db=6"]) == 2
+    assert "data.eq_db is applied by the NumPy sampler only" in capsys.readouterr().err
+    assert not (tmp_path / "eq").exists()
 
 
 def test_init_from_starts_a_new_run_from_a_model_files_weights(dataset, tmp_path):
@@ -189,6 +218,10 @@ def test_init_from_starts_a_new_run_from_a_model_files_weights(dataset, tmp_path
     inputs = {"mix": np.random.default_rng(0).uniform(-0.3, 0.3, (1, source.input_length, 1)).astype(np.float32),
               "presence": np.ones((1, 13), np.float32)}
     np.testing.assert_allclose(widened.predict_on_batch(inputs), source.predict_on_batch(inputs), atol=1e-5)
+    more_conditioned = {**config(init_from=str(tmp_path / "start.keras")),
+                        "model": {**TINY_MODEL, "condition_at": "bottleneck+decoder"}}
+    grown, _ = restore(tmp_path / "run5", more_conditioned)  # new FiLM layers start as the identity
+    np.testing.assert_allclose(grown.predict_on_batch(inputs), source.predict_on_batch(inputs), atol=1e-5)
     deeper = {**config(init_from=str(tmp_path / "start.keras")), "model": {**TINY_MODEL, "nb_levels": 4}}
     with pytest.raises(Exception, match="another architecture.*differs in nb_levels"):
         restore(tmp_path / "run4", deeper)

@@ -39,8 +39,11 @@ def test_shapes_over_a_grid(levels, filters, kernels, requested, nb_channels):
     assert output.shape == (2, 13, model.output_length, nb_channels) and output.dtype == np.float32
 
 
-@pytest.mark.parametrize("kind", CONDITIONING_KINDS[1:])
-@pytest.mark.parametrize("place", CONDITIONING_PLACES)
+CONDITIONINGS = [(kind, place) for kind in CONDITIONING_KINDS[1:] for place in CONDITIONING_PLACES + ("bottleneck+decoder",)
+                 if not (kind == "concat" and "decoder" in place)]  # refused: test_bad_settings_are_refused
+
+
+@pytest.mark.parametrize("kind, place", CONDITIONINGS)
 def test_conditioning_changes_the_output(kind, place):
     model = tiny(conditioning=kind, condition_at=place, gate_output=False)
     randomize_weights(model)
@@ -114,6 +117,20 @@ def test_bad_settings_are_refused():
         tiny(conditioning="attention")
     with pytest.raises(ValueError, match="condition_at"):
         tiny(condition_at="everywhere")
+    with pytest.raises(ValueError, match="condition_at"):
+        tiny(condition_at="bottleneck+bottleneck")
+    with pytest.raises(ValueError, match="cannot be placed in the decoder"):
+        tiny(conditioning="concat", condition_at="bottleneck+decoder")
+
+
+def test_decoder_conditioning_adds_one_layer_per_level_after_its_convolution():
+    model = tiny(condition_at="bottleneck+decoder")
+    names = [layer.name for layer in model.layers]
+    levels = model.settings["nb_levels"]
+    assert [n for n in names if n.startswith("condition_")] == (
+        ["condition_bottleneck"] + [f"condition_decoder_{level}" for level in reversed(range(levels))])
+    for level in range(levels):
+        assert names.index(f"condition_decoder_{level}") > names.index(f"up_{level}_act")
 
 
 JAX_ROUND_TRIP = """

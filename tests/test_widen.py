@@ -42,6 +42,17 @@ def test_new_channels_start_random_on_their_input_side_and_silent_on_their_outpu
                                   narrow.get_layer("up_0").kernel.numpy()[:, 8:12, :])
 
 
+@pytest.mark.parametrize("kind, nb_filters", [("film", 4), ("multiply", 6), ("add", 4)])
+def test_a_model_grown_by_conditioning_places_starts_computing_what_the_trained_one_does(kind, nb_filters):
+    trained = small_random_weights(tiny(conditioning=kind), 3)
+    grown = tiny(conditioning=kind, condition_at="bottleneck+decoder+output", nb_filters=nb_filters)
+    grown.set_weights(widened_weights(trained, grown))
+    inputs = random_inputs(trained)
+    np.testing.assert_allclose(grown.predict_on_batch(inputs), trained.predict_on_batch(inputs), atol=1e-5)
+    small_random_weights(grown, 4)  # once trained, the new layers do change the output
+    assert not np.allclose(grown.predict_on_batch(inputs), trained.predict_on_batch(inputs), atol=1e-3)
+
+
 def test_channel_map_places_each_segment_after_the_wide_segments_before_it():
     np.testing.assert_array_equal(channel_map([2, 1], [3, 1]), [0, 1, 3])
     np.testing.assert_array_equal(channel_map([4], [6]), [0, 1, 2, 3])
@@ -55,3 +66,8 @@ def test_only_a_narrower_model_of_the_same_architecture_can_be_widened():
     assert widening_error(narrow, {**narrow, "nb_levels": 4}) == "differs in nb_levels"
     with pytest.raises(ValueError, match="differs in conditioning"):
         widened_weights(tiny(conditioning="add"), tiny(nb_filters=6))
+    grown = {**narrow, "condition_at": "bottleneck+decoder"}
+    assert widening_error(narrow, grown) is None
+    assert "cannot grow" in widening_error(grown, narrow)
+    concat = tiny(conditioning="concat", condition_at="input").settings
+    assert "cannot grow" in widening_error(concat, {**concat, "condition_at": "input+bottleneck"})
