@@ -178,7 +178,8 @@ def main(argv=None):
         shell(SYNTH_TEST_COMMAND)
     sections = [f"# Benchmarks\n\nMade by `make bench` (`python benchmarks/report.py`) on {machine()}, "
                 f"{time.strftime('%Y-%m-%d')}. Protocol: museval v4, 1 s windows and hops at the reference rate, "
-                "per stem the median over windows with a non-silent reference, then the mean over stems "
+                "per stem the median over windows with a non-silent reference (mean power at least -80 dB full "
+                "scale), then the mean over stems "
                 "(`python -m pipelines.evaluate`).\n", "## Models\n", *model_card_lines(), ""]
 
     systems, detection = estimates_for(SYNTH_TEST, "synthetic", with_video=True)

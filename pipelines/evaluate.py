@@ -2,7 +2,9 @@
 
 The protocol (as in ``../shared/README.md``): museval v4 with 1 s windows and hops at the
 reference rate; estimates resampled to the reference rate and cut or padded to its length, no
-alignment search; per stem the median over windows where the reference is not silent; a
+alignment search; per stem the median over windows where the reference is not silent (its
+mean power reaches ``SILENCE_DB``, -80 dB full scale: a rendered stem's rests hold residue near
+-160 dB, which is silence, while a real recording's noise floor lies well above it); a
 system's score is the mean over stems of those medians (the median over stems is given too).
 A reference stem with no estimate (or a silent one) is scored against -120 dB noise, since
 museval refuses all-zero estimates.
@@ -33,6 +35,7 @@ from pipelines.report import write_evaluation_report
 from fusion.instruments import CODES
 
 METRICS = ("SDR", "SIR", "SAR")
+SILENCE_DB = -80.0  # a window of the reference whose mean power is below this (dB full scale) is silent
 _PREFIXES = ("AuMix_", "Vid_", "AuSep_")
 
 SCORES_SCHEMA = {
@@ -121,10 +124,10 @@ def score_piece(job):
 
     sdr, _, sir, sar = museval.evaluate(refs[..., None], ests[..., None], win=rate, hop=rate)
     nb_windows = sdr.shape[1]
-    energies = np.array([[np.sum(r[k * rate:(k + 1) * rate] ** 2) for k in range(nb_windows)] for r in refs])
+    powers = np.array([[np.mean(r[k * rate:(k + 1) * rate] ** 2) for k in range(nb_windows)] for r in refs])
     rows = []
     for i, code in enumerate(codes):
-        active = (energies[i] > 0) & np.isfinite(sdr[i])
+        active = (powers[i] >= 10 ** (SILENCE_DB / 10)) & np.isfinite(sdr[i])
         if active.any():
             medians = {name: float(np.median(values[i][active])) for name, values in zip(METRICS, (sdr, sir, sar))}
             rows.append((code, medians, int(active.sum()), str(estimates.get(code, [None])[0])))
@@ -191,7 +194,8 @@ def evaluate(references_root, estimates, out_dir, workers=1):
     references = collect_stems(references_root)
     systems = {name: evaluate_system(references, folder, workers) for name, folder in estimates}
     report = {"protocol": "museval v4 (BSS Eval), 1 s windows and hops at the reference rate; per stem the "
-                          "median over windows with a non-silent reference; mean over stems",
+                          f"median over windows with a non-silent reference (mean power >= {SILENCE_DB:g} dB "
+                          "full scale); mean over stems",
               "references": str(references_root), "systems": systems}
     jsonschema.validate(report, SCORES_SCHEMA)
     out_dir = Path(out_dir)

@@ -64,6 +64,31 @@ def test_missing_estimate_scores_as_silence(references, tmp_path):
     assert flute["estimate"] == "None" and flute["SDR"] < 0
 
 
+def test_windows_of_numerical_residue_in_a_reference_count_as_silent(tmp_path):
+    rng = np.random.default_rng(2)
+    playing = rng.normal(0, 0.1, 4 * SR)
+    resting = playing.copy()
+    resting[2 * SR:] = rng.normal(0, 1e-8, 2 * SR)  # -160 dB: what a renderer leaves in a rest
+    silent = playing.copy()
+    silent[2 * SR:] = 0.0
+    partner = rng.normal(0, 0.1, 4 * SR)
+    scores = {}
+    for name, cello in (("resting", resting), ("silent", silent)):
+        refs = tmp_path / name / "01_Test_vn_vc"
+        write_audio(refs / "AuSep_1_vn_01_Test.wav", partner, SR)
+        write_audio(refs / "AuSep_2_vc_01_Test.wav", cello, SR)
+        estimate = tmp_path / f"{name}-estimate" / "01"
+        write_audio(estimate / "vn.wav", partner + 0.01 * cello, SR)
+        write_audio(estimate / "vc.wav", cello + 0.01 * partner, SR)
+        assert main(["--references", str(refs.parent), "--estimates", f"x={estimate.parent}",
+                     "--out", str(tmp_path / f"{name}-report")]) == 0
+        stems = json.loads((tmp_path / f"{name}-report" / "scores.json").read_text())["systems"]["x"]["stems"]
+        scores[name] = next(s for s in stems if s["code"] == "vc")
+    assert scores["resting"]["windows"] == scores["silent"]["windows"] == 2
+    assert scores["resting"]["SDR"] == pytest.approx(scores["silent"]["SDR"], abs=0.1)
+    assert scores["resting"]["SDR"] > 20
+
+
 def test_unmatched_estimates_fail_in_one_line(references, tmp_path, capsys):
     (tmp_path / "other" / "99_x").mkdir(parents=True)
     write_audio(tmp_path / "other" / "99_x" / "vn.wav", np.zeros(SR), SR)
