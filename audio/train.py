@@ -114,17 +114,39 @@ def load_initial_weights(model, path):
     model.set_weights(widened_weights(source, model))  # the same weights when the sizes are equal
 
 
-def save_model(model, run_dir, config, state, data_description):
-    """The deliverable: ``model.keras`` (weights without the optimizer state) and its card ``model.json``."""
+def save_model(model, run_dir, config, state, data_description, path=None):
+    """The deliverable: ``model.keras`` (weights without the optimizer state) and its card ``model.json``
+    in ``run_dir``, or ``path`` and the card beside it (same name, ``.json``)."""
+    path = Path(path) if path else run_dir / "model.keras"
     inference_model = WaveUNet.from_config(model.get_config())
     inference_model.set_weights(model.get_weights())
-    with atomic_path(run_dir / "model.keras") as tmp:
+    with atomic_path(path) as tmp:
         inference_model.save(tmp)
-    write_json(run_dir / "model.json", {
+    write_json(path.with_suffix(".json"), {
         "config": model.settings, "vocabulary": list(CODES), "sample_rate": model.settings["sample_rate"],
         "training": config["training"], "data": data_description, "steps": state["step"],
         "validation_sdr_db": state["best_sdr"], "wall_time_s": round(state.get("wall_time_s", 0.0)),
         "machine": machine_description(), "command": " ".join(sys.argv)})
+
+
+def export_latest(config, run_dir, path):
+    """Write the run's latest weights (their average with ``training.ema``) to ``path`` with a card.
+
+    For a run stopped by hand: ``model.keras`` holds the best validation, this the last checkpoint.
+    The card's ``steps`` is the checkpoint's step and ``validation_sdr_db`` the run's best so far.
+
+    Raises:
+        ConfigError: the run has no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.keras").exists():
+        raise ConfigError(f"{run_dir} has no checkpoint to export")
+    model, state = restore(run_dir, config)
+    card = run_dir / "model.json"
+    data_description = json.loads(card.read_text())["data"] if card.exists() else None
+    with averaged_weights(model):
+        save_model(model, run_dir, config, state, data_description, path)
+    return state
 
 
 def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True):

@@ -7,7 +7,9 @@ NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
 (``KERAS_BACKEND=jax``), and killing and re-running the same command resumes exactly. With
 ``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
 the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
-and validation reads the ``data.validation`` folders.
+and validation reads the ``data.validation`` folders. ``--export MODEL.keras`` trains nothing: it
+writes the run's latest checkpoint (for a run stopped by hand; ``RUN/model.keras`` is its best
+validation) as a model file with its card.
 """
 import argparse
 import sys
@@ -137,6 +139,9 @@ def check_model_settings(model_config, path):
 
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--export", type=Path, metavar="MODEL.keras",
+                        help="do not train: write the run's latest checkpoint (its weight average with "
+                             "training.ema) to this model file, with its card beside it")
     return add_run_arguments(parser, "YAML config (see configs/)")
 
 
@@ -147,12 +152,18 @@ def _run(args):
 
     model_config = config["model"]
     check_model_settings(model_config, args.config)
+    run_dir = args.run or Path("runs") / args.config.stem
+    if args.export:
+        from audio.train import export_latest
+
+        state = export_latest(config, run_dir, args.export)
+        print(f"{args.export}: the weights of {run_dir} at step {state['step']}")
+        return 0
     lengths = waveunet_lengths(
         model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
         model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
     make_batches = tfrecord_batches if "tfrecords" in config["data"] else numpy_batches
     batches, validation_tracks, description = make_batches(config, *lengths)
-    run_dir = args.run or Path("runs") / args.config.stem
     state = train(config, run_dir, batches, validation_tracks, description, max_steps=args.max_steps)
     print(f"{run_dir}: step {state['step']}, best validation SDR {state['best_sdr']}")
     return 0

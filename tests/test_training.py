@@ -283,3 +283,21 @@ def test_weight_averaging_saves_the_average_and_leaves_training_as_it_was(datase
     for saved_weight, average, raw_weight in zip(saved, averages, raw):
         np.testing.assert_allclose(saved_weight, average, atol=1e-7)
     assert any(not np.allclose(s, r) for s, r in zip(saved, raw))
+
+
+def test_export_writes_the_latest_checkpoints_average_without_training(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [f"data.train=[{dataset}]", "training.ema=0.5", "training.steps=3", "training.checkpoint_every=3",
+            "training.batch_size=2"] + [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    args = ["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]
+    exported = tmp_path / "exports" / "latest.keras"
+    assert train_main(args + ["--export", str(exported)]) == 2  # nothing trained yet
+    assert "has no checkpoint to export" in capsys.readouterr().err and not exported.exists()
+
+    assert train_main(args + ["--set", "data.validation_fraction=0"]) == 0  # no validation: model.keras is the last average
+    assert train_main(args + ["--export", str(exported)]) == 0
+    assert "at step 3" in capsys.readouterr().out
+    for got, wanted in zip(load_waveunet(exported).get_weights(), load_waveunet(run / "model.keras").get_weights()):
+        np.testing.assert_array_equal(got, wanted)
+    card = json.loads(exported.with_suffix(".json").read_text())
+    assert card["steps"] == 3 and card["data"]["folders"] == [str(dataset)]
