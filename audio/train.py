@@ -136,9 +136,11 @@ def export_latest(config, run_dir, path):
     The card's ``steps`` is the checkpoint's step and ``validation_sdr_db`` the run's best so far.
 
     Raises:
-        ConfigError: the run has no checkpoint.
+        ConfigError: the run has no checkpoint, or ``path`` does not end in ``.keras``.
     """
     run_dir = Path(run_dir)
+    if Path(path).suffix != ".keras":
+        raise ConfigError(f"the exported model must be a .keras file, not {path}")
     if not (run_dir / "checkpoint.keras").exists():
         raise ConfigError(f"{run_dir} has no checkpoint to export")
     model, state = restore(run_dir, config)

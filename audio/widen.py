@@ -60,10 +60,9 @@ def channel_segments(settings, nb_filters):
         concatenation is the layer's input (or output) channels, for a model with ``nb_filters``.
     """
     levels, channels, sources = settings["nb_levels"], settings["nb_channels"], settings["nb_sources"]
-    places = conditioning_places(settings["condition_at"], settings["conditioning"])
-    if settings["conditioning"] == "none":
-        places = ()
-    appended = sources if settings["conditioning"] == "concat" else 0  # concat adds K presence channels
+    kind = settings["conditioning"]
+    places = () if kind == "none" else conditioning_places(settings["condition_at"], kind)
+    appended = sources if kind == "concat" else 0  # concat adds K presence channels
 
     def conditioned(segments, place):
         return segments + [appended] if place in places and appended else segments

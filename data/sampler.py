@@ -4,10 +4,10 @@ Stems are held in memory (mono float32). An example is a random crop of one trac
 probability ``remix_probability`` a remix of two tracks' stems, keeping a random subset of the
 instruments (at least one); every kept stem gets a random gain (and, with ``eq_db``, a random
 equaliser: :func:`random_equaliser`), the mix is their sum, and the presence labels follow the
-instruments kept. Stems outside the vocabulary (a MedleyDB piano,
-MUSDB's drums) are summed into one accompaniment per track that joins the mix (kept with the
-same probability, with its own gain) but has no target and no label. Batch ``step`` depends
-only on ``(seed, step)``, so a resumed run sees exactly the batches it would have seen.
+instruments kept. Stems outside the vocabulary (a MedleyDB piano, MUSDB's drums) are summed
+into one accompaniment per track that joins the mix (kept with the same probability, with its
+own gain) but has no target and no label. Batch ``step`` depends only on ``(seed, step)``, so a
+resumed run sees exactly the batches it would have seen.
 
 A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
 and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rate.

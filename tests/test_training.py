@@ -293,6 +293,8 @@ def test_export_writes_the_latest_checkpoints_average_without_training(dataset, 
     exported = tmp_path / "exports" / "latest.keras"
     assert train_main(args + ["--export", str(exported)]) == 2  # nothing trained yet
     assert "has no checkpoint to export" in capsys.readouterr().err and not exported.exists()
+    assert train_main(args + ["--export", str(tmp_path / "latest.h5")]) == 2
+    assert "must be a .keras file" in capsys.readouterr().err
 
     assert train_main(args + ["--set", "data.validation_fraction=0"]) == 0  # no validation: model.keras is the last average
     assert train_main(args + ["--export", str(exported)]) == 0
