@@ -47,13 +47,13 @@ class Separator:
     """
 
     def __init__(self, model_path=None, batch_size=8):
-        from audio.waveunet import load_waveunet
+        from audio.architectures import load_separator
 
         self.model_path = Path(model_path or DEFAULT_MODEL)
         if not self.model_path.is_file():
             raise ConfigError(f"no model at {self.model_path}; pass --model PATH to a .keras file")
         try:
-            self.model = load_waveunet(self.model_path)
+            self.model = load_separator(self.model_path)
         except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
             raise ConfigError(f"cannot load model {self.model_path}: {str(error).splitlines()[0]}") from None
         self.card = read_card(self.model_path.with_suffix(".json"))

@@ -23,7 +23,7 @@ from audio.backend import keras
 from audio.apply import separate
 from audio.losses import build_loss
 from audio.step_loop import MetricsLog, averaged_weights, machine_description, open_run, optimizer_for, run_steps
-from audio.waveunet import WaveUNet, load_waveunet
+from audio.architectures import build_separator, load_separator
 from audio.widen import widened_weights, widening_error
 from common.errors import ConfigError
 from common.files import atomic_path, write_json
@@ -76,7 +76,7 @@ def build_model(config):
     keras.mixed_precision.set_global_policy(training.get("precision", "float32"))
     keras.utils.set_random_seed(training.get("seed", 0))  # the same initial weights every time
     with distribution_scope():
-        model = WaveUNet(**config["model"])
+        model = build_separator(config["model"])
         model.compile(optimizer=optimizer_for(training), loss=build_loss(training))
     return model
 
@@ -107,18 +107,21 @@ def load_initial_weights(model, path):
     """
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: no such model file: {path}")
-    source = load_waveunet(path)
+    source = load_separator(path)
+    if source.settings == model.settings:
+        model.set_weights(source.get_weights())
+        return
     error = widening_error(source.settings, model.settings)
     if error:
         raise ConfigError(f"training.init_from: {path} is another architecture than the config's model ({error})")
-    model.set_weights(widened_weights(source, model))  # the same weights when the sizes are equal
+    model.set_weights(widened_weights(source, model))
 
 
 def save_model(model, run_dir, config, state, data_description, path=None):
     """The deliverable: ``model.keras`` (weights without the optimizer state) and its card ``model.json``
     in ``run_dir``, or ``path`` and the card beside it (same name, ``.json``)."""
     path = Path(path) if path else run_dir / "model.keras"
-    inference_model = WaveUNet.from_config(model.get_config())
+    inference_model = type(model).from_config(model.get_config())
     inference_model.set_weights(model.get_weights())
     with atomic_path(path) as tmp:
         inference_model.save(tmp)

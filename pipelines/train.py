@@ -1,4 +1,4 @@
-"""``python -m pipelines.train --config FILE``: train the Wave-U-Net from a YAML config.
+"""``python -m pipelines.train --config FILE``: train the separator (a Wave-U-Net, or ``model.architecture``) from a YAML config.
 
 A config may start with ``base: other.yaml`` (relative to itself) and override sections of
 it; ``--set training.steps=100`` overrides one value. ``data.train`` lists dataset folders, each
@@ -125,18 +125,6 @@ def load_run_config(args, sections):
     return config
 
 
-def check_model_settings(model_config, path):
-    """A one-line error when the config's ``model`` holds a key the Wave-U-Net does not take (another model's config)."""
-    import inspect
-
-    from audio.waveunet import WaveUNet
-
-    known = [name for name in inspect.signature(WaveUNet.__init__).parameters if name not in ("self", "kwargs")]
-    unknown = sorted(set(model_config) - set(known))
-    if unknown:
-        raise ConfigError(f"config {path}: model.{unknown[0]} is not a Wave-U-Net setting (they are: {', '.join(known)})")
-
-
 def get_parser():
     parser = argparse.ArgumentParser(prog="python -m pipelines.train", description=__doc__.splitlines()[0])
     parser.add_argument("--export", type=Path, metavar="MODEL.keras",
@@ -147,8 +135,8 @@ def get_parser():
 
 def _run(args):
     config = load_run_config(args, ("model", "data", "training"))
+    from audio.architectures import check_model_settings, window_lengths
     from audio.train import train
-    from audio.waveunet import waveunet_lengths
 
     model_config = config["model"]
     check_model_settings(model_config, args.config)
@@ -159,9 +147,7 @@ def _run(args):
         state = export_latest(config, run_dir, args.export)
         print(f"{args.export}: the weights of {run_dir} at step {state['step']}")
         return 0
-    lengths = waveunet_lengths(
-        model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
-        model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
+    lengths = window_lengths(model_config)
     make_batches = tfrecord_batches if "tfrecords" in config["data"] else numpy_batches
     batches, validation_tracks, description = make_batches(config, *lengths)
     state = train(config, run_dir, batches, validation_tracks, description, max_steps=args.max_steps)

@@ -1,0 +1,61 @@
+"""The separator networks a config may name (``model.architecture``), built and loaded by name.
+
+``waveunet`` (default): :class:`audio.waveunet.WaveUNet`, the raw-waveform Wave-U-Net.
+``masknet``: :class:`audio.masknet.MaskNet`, presence-conditioned STFT masks. Both take
+``{"mix": (batch, input_length, 1), "presence": (batch, K)}`` and return ``(batch, K,
+output_length, 1)``, and expose ``input_length``, ``output_length``, ``context`` and ``settings``.
+"""
+import inspect
+
+from audio.backend import keras
+from audio.masknet import MaskNet, masknet_lengths
+from audio.waveunet import WaveUNet, waveunet_lengths
+from common.errors import ConfigError
+
+ARCHITECTURES = {"waveunet": WaveUNet, "masknet": MaskNet}
+DISPLAY_NAMES = {WaveUNet: "Wave-U-Net", MaskNet: "mask network"}
+
+
+def architecture_of(model_config):
+    """The architecture's class for a config's ``model`` section (one-line error if unknown)."""
+    name = model_config.get("architecture", "waveunet")
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"model.architecture must be one of {', '.join(ARCHITECTURES)}, got {name!r}")
+    return ARCHITECTURES[name]
+
+
+def check_model_settings(model_config, path):
+    """A one-line error when the config's ``model`` holds a key its architecture does not take."""
+    model_class = architecture_of(model_config)
+    known = [name for name in inspect.signature(model_class.__init__).parameters if name not in ("self", "kwargs")]
+    unknown = sorted(set(model_config) - set(known) - {"architecture"})
+    if unknown:
+        raise ConfigError(f"config {path}: model.{unknown[0]} is not a {DISPLAY_NAMES[model_class]} setting "
+                          f"(they are: {', '.join(known)})")
+
+
+def build_separator(model_config):
+    """A new, uncompiled model for a config's ``model`` section."""
+    settings = {key: value for key, value in model_config.items() if key != "architecture"}
+    return architecture_of(model_config)(**settings)
+
+
+def window_lengths(model_config):
+    """``(input_length, output_length)`` of the model a config's ``model`` section builds, without building it."""
+    if architecture_of(model_config) is MaskNet:
+        defaults = inspect.signature(MaskNet.__init__).parameters
+        settings = {name: model_config.get(name, defaults[name].default)
+                    for name in ("output_length", "context", "fft_length", "hop")}
+        return masknet_lengths(**settings)[:2]
+    return waveunet_lengths(model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
+                            model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
+
+
+def load_separator(path):
+    """Load a ``.keras`` file saved from any of :data:`ARCHITECTURES`, with safe_mode on."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+def architecture_name(settings):
+    """``"waveunet"`` or ``"masknet"`` for a model's ``settings`` (a Wave-U-Net's do not say)."""
+    return settings.get("architecture", "waveunet")
