@@ -59,3 +59,11 @@ def load_separator(path):
 def architecture_name(settings):
     """``"waveunet"`` or ``"masknet"`` for a model's ``settings`` (a Wave-U-Net's do not say)."""
     return settings.get("architecture", "waveunet")
+
+
+def describe(settings):
+    """A model's size in words, e.g. ``"Wave-U-Net, 8 levels x 16 filters"``."""
+    if architecture_name(settings) == "masknet":
+        return (f"mask network, {settings['nb_blocks']} blocks x {settings['hidden']} channels, "
+                f"STFT {settings['fft_length']}/{settings['hop']}")
+    return f"Wave-U-Net, {settings['nb_levels']} levels x {settings['nb_filters']} filters"

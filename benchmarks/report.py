@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audio.architectures import describe  # noqa: E402
 from audio.separator import DEFAULT_MODEL, MODELS_DIR  # noqa: E402
 from common.files import atomic_path  # noqa: E402
 
@@ -159,8 +160,8 @@ def model_card_lines():
                          + (f"; {card['notes']}" if card.get("notes") else ""))
             continue
         config = card["config"]
-        lines.append(f"- `{path.with_suffix('.keras').name}`: {config['nb_levels']} levels x {config['nb_filters']} "
-                     f"filters, conditioning {config['conditioning']} at {config['condition_at']}, "
+        place = f" at {config['condition_at']}" if "condition_at" in config else ""
+        lines.append(f"- `{path.with_suffix('.keras').name}`: {describe(config)}, conditioning {config['conditioning']}{place}, "
                      f"{card['steps']} steps of batch {card['training']['batch_size']}, validation SDR "
                      f"{card['validation_sdr_db']:.2f} dB; trained with `{card['command']}`"
                      + (f"; {card['notes']}" if card.get("notes") else ""))
