@@ -11,8 +11,9 @@
    SoundFont renders only, then also on ensembles of recorded notes, then also on ensembles of
    recorded phrases, before the wind ensembles; "conditioned-wide-labels[-wiener]": the larger
    size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
-   mixed into its source models, ``--nmf-blend``), and the conditioned one with presence detected
-   in drawn videos of the same pieces.
+   mixed into its source models, ``--nmf-blend``; "masknet-labels[-wiener]" and
+   "masknet-unconditioned": the other network, STFT masks, and its twin), and the conditioned one
+   with presence detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
@@ -52,6 +53,8 @@ ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_sou
                    "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras",
                    "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras"}
 WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 filters per level, not 16
+# The network ablation: STFT masks (audio/masknet.py) instead of the Wave-U-Net, and its unconditioned twin
+MASKNET_MODEL, MASKNET_UNCONDITIONED = MODELS_DIR / "masknet_film.keras", MODELS_DIR / "masknet_unconditioned.keras"
 NMF_BLEND = 0.25  # NMF's share of the Wiener filter's source models in the --nmf-blend rows
 
 
@@ -128,6 +131,11 @@ def estimates_for(references, tag, with_video=False):
     if WIDE_MODEL.exists():
         for name, wiener in (("conditioned-wide-labels", False), ("conditioned-wide-labels-wiener", True)):
             estimate("waveunet", references, out / name, model=WIDE_MODEL, wiener=wiener)
+            systems[name] = out / name
+    for name, model, wiener in (("masknet-labels", MASKNET_MODEL, False), ("masknet-labels-wiener", MASKNET_MODEL, True),
+                                ("masknet-unconditioned", MASKNET_UNCONDITIONED, False)):
+        if model.exists():
+            estimate("waveunet", references, out / name, model=model, wiener=wiener)
             systems[name] = out / name
     detection = None
     if with_video and DEMO_DETECTOR.exists():
@@ -212,6 +220,7 @@ def main(argv=None):
                  shell([sys.executable, "benchmarks/presence_quality.py"]).strip(), ""]
     if not args.skip_speed:
         train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
+        masknet_command = [sys.executable, "benchmarks/train_speed.py", "--config", "configs/masknet.yaml"]
         sections += ["## Speed and memory\n", "The separation job (`python benchmarks/separate_speed.py`): a 44.1 kHz stereo "
                      "file, 3 instruments present, default model, streamed decoding, Wiener post-filter and report "
                      "included, each length in a fresh process:\n", "```",
@@ -220,6 +229,11 @@ def main(argv=None):
             sections += ["The same job with the wider model (`python benchmarks/separate_speed.py --model "
                          f"models/{WIDE_MODEL.name} --seconds 600`):\n", "```",
                          shell([sys.executable, "benchmarks/separate_speed.py", "--model", str(WIDE_MODEL),
+                                "--seconds", "600"]).strip(), "```", ""]
+        if MASKNET_MODEL.exists():
+            sections += ["The same job with the mask network (`python benchmarks/separate_speed.py --model "
+                         f"models/{MASKNET_MODEL.name} --seconds 600`):\n", "```",
+                         shell([sys.executable, "benchmarks/separate_speed.py", "--model", str(MASKNET_MODEL),
                                 "--seconds", "600"]).strip(), "```", ""]
         sections += [f"The same job with `--nmf-blend {NMF_BLEND}` (`python benchmarks/separate_speed.py --nmf-blend "
                      f"{NMF_BLEND} --seconds 600`):\n", "```",
@@ -233,9 +247,10 @@ def main(argv=None):
                      "```", shell([sys.executable, "benchmarks/presence_speed.py"]).strip(),
                      "```", "",
                      "Training throughput of the default model size (`[KERAS_BACKEND=jax] python "
-                     "benchmarks/train_speed.py --levels 8 --filters 16`), full steps on random data, batch 8:\n",
+                     "benchmarks/train_speed.py --levels 8 --filters 16`) and of the mask network (`... --config "
+                     "configs/masknet.yaml`), full steps on random data, batch 8:\n",
                      "```", shell(train_command).strip(), shell(train_command, {"KERAS_BACKEND": "jax"}).strip(),
-                     "```", "", "Input pipelines at the original windows (`python benchmarks/input_speed.py`):\n",
+                     shell(masknet_command, {"KERAS_BACKEND": "jax"}).strip(), "```", "", "Input pipelines at the original windows (`python benchmarks/input_speed.py`):\n",
                      "```", shell([sys.executable, "benchmarks/input_speed.py"]).strip(), "```", ""]
         sections += ["Batch throughput on Ray (`python benchmarks/batch_speed.py`), local and on a two-node "
                      "loopback cluster, and both stages on videos:\n", "```",
