@@ -4,7 +4,8 @@ A config may start with ``base: other.yaml`` (relative to itself) and override s
 it; ``--set training.steps=100`` overrides one value. ``data.train`` lists dataset folders, each
 a path (layout detected) or ``{root: PATH, format: urmp|musdb|medleydb|bach10}``, read through the
 NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
-(``KERAS_BACKEND=jax``), and killing and re-running the same command resumes exactly. With
+(``KERAS_BACKEND=jax``), and killing and re-running the same command resumes exactly;
+``data.validation`` folders, when given, are scored instead of the held-out scores. With
 ``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
 the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
 and validation reads the ``data.validation`` folders. ``--export MODEL.keras`` trains nothing: it
@@ -68,7 +69,12 @@ def read_training_tracks(entries, sample_rate):
 
 
 def numpy_batches(config, input_length, output_length):
-    """``(StemSampler, validation tracks, description)`` from the ``data.train`` folders."""
+    """``(StemSampler, validation tracks, description)`` from the ``data.train`` folders.
+
+    Validation takes ~``data.validation_fraction`` of the scores out of training (by hash); with
+    ``data.validation`` folders (e.g. renders with a SoundFont training never uses), those are
+    scored instead, and the hash split still keeps its share out of training.
+    """
     from data.sampler import StemSampler
     from data.tracks import validation_split
 
@@ -76,6 +82,8 @@ def numpy_batches(config, input_length, output_length):
     sample_rate = config["model"].get("sample_rate", 22050)
     tracks = read_training_tracks(data["train"], sample_rate)
     train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
+    if data.get("validation"):
+        validation_tracks = read_training_tracks(data["validation"], sample_rate)
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
                           seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
                           eq_db=data.get("eq_db", 0.0), sample_rate=sample_rate, progress=True)

@@ -303,3 +303,16 @@ def test_export_writes_the_latest_checkpoints_average_without_training(dataset, 
         np.testing.assert_array_equal(got, wanted)
     card = json.loads(exported.with_suffix(".json").read_text())
     assert card["steps"] == 3 and card["data"]["folders"] == [str(dataset)]
+
+
+def test_validation_folders_replace_the_hash_split_without_giving_its_pieces_to_training(dataset, tmp_path):
+    other = tmp_path / "held_out_timbres"
+    write_piece(other, 9, ("ob", "hn"), seed=9)
+    run = tmp_path / "run"
+    sets = [f"data.train=[{dataset}]", "data.validation_fraction=0.25", f"data.validation=[{other}]",
+            "training.steps=2", "training.validate_every=2", "training.batch_size=2"]
+    sets += [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    assert train_main(["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]) == 0
+    card = json.loads((run / "model.json").read_text())
+    assert card["data"]["validation_pieces"] == ["09_Sines_ob_hn"]
+    assert card["data"]["train_pieces"] == len(validation_split(read_urmp(dataset), 0.25)[0]) < 4
