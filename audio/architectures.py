@@ -42,13 +42,15 @@ def build_separator(model_config):
 
 def window_lengths(model_config):
     """``(input_length, output_length)`` of the model a config's ``model`` section builds, without building it."""
-    if architecture_of(model_config) is MaskNet:
-        defaults = inspect.signature(MaskNet.__init__).parameters
-        settings = {name: model_config.get(name, defaults[name].default)
-                    for name in ("output_length", "context", "fft_length", "hop")}
-        return masknet_lengths(**settings)[:2]
-    return waveunet_lengths(model_config.get("output_length", 16389), model_config.get("nb_levels", 12),
-                            model_config.get("kernel_size_down", 15), model_config.get("kernel_size_up", 5))
+    model_class = architecture_of(model_config)
+    defaults = inspect.signature(model_class.__init__).parameters
+
+    def setting(name):
+        return model_config.get(name, defaults[name].default)
+
+    if model_class is MaskNet:
+        return masknet_lengths(*map(setting, ("output_length", "context", "fft_length", "hop")))[:2]
+    return waveunet_lengths(*map(setting, ("output_length", "nb_levels", "kernel_size_down", "kernel_size_up")))
 
 
 def load_separator(path):
@@ -56,14 +58,9 @@ def load_separator(path):
     return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
-def architecture_name(settings):
-    """``"waveunet"`` or ``"masknet"`` for a model's ``settings`` (a Wave-U-Net's do not say)."""
-    return settings.get("architecture", "waveunet")
-
-
 def describe(settings):
     """A model's size in words, e.g. ``"Wave-U-Net, 8 levels x 16 filters"``."""
-    if architecture_name(settings) == "masknet":
+    if architecture_of(settings) is MaskNet:
         return (f"mask network, {settings['nb_blocks']} blocks x {settings['hidden']} channels, "
                 f"STFT {settings['fft_length']}/{settings['hop']}")
     return f"Wave-U-Net, {settings['nb_levels']} levels x {settings['nb_filters']} filters"

@@ -209,8 +209,3 @@ class WaveUNet(keras.Model):
     def config_json(self):
         """The constructor arguments as sorted JSON (hashable, saved beside weights)."""
         return json.dumps(self.settings, sort_keys=True)
-
-
-def load_waveunet(path):
-    """Load a ``.keras`` file saved from a :class:`WaveUNet`, with safe_mode on."""
-    return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -5,7 +5,8 @@ import pytest
 
 from audio.io import write_audio
 from audio.train import train
-from audio.waveunet import load_waveunet, waveunet_lengths
+from audio.architectures import load_separator
+from audio.waveunet import waveunet_lengths
 from data.sampler import StemSampler, equalised, random_equaliser
 from data.readers import read_urmp
 from data.tracks import validation_split
@@ -106,7 +107,7 @@ def test_training_writes_a_loadable_model_and_card(dataset, tmp_path):
     tracks = read_urmp(dataset)
     state = train(config(steps=5), tmp_path, sampler_for(dataset), validation_tracks=tracks[:1], progress=False)
     assert state["step"] == 5 and np.isfinite(state["best_sdr"])
-    model = load_waveunet(tmp_path / "model.keras")
+    model = load_separator(tmp_path / "model.keras")
     assert model.settings["sample_rate"] == SR
     card = json.loads((tmp_path / "model.json").read_text())
     assert card["vocabulary"][:3] == ["vn", "va", "vc"] and card["config"]["nb_levels"] == 3
@@ -128,7 +129,7 @@ def test_resume_after_interruption_continues_step_count_and_loss(dataset, tmp_pa
         return [json.loads(l)["loss"] for l in (run / "metrics.jsonl").read_text().splitlines()]
 
     assert losses(resumed) == pytest.approx(losses(straight), rel=1e-4)
-    a, b = load_waveunet(straight / "model.keras"), load_waveunet(resumed / "model.keras")
+    a, b = load_separator(straight / "model.keras"), load_separator(resumed / "model.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, atol=1e-6)
 
@@ -242,7 +243,7 @@ def test_fine_tuning_validates_its_starting_point_first(dataset, tmp_path):
                    if "validation_sdr" in line]
     assert [v["step"] for v in validations] == [0, 2]
     assert json.loads((run / "model.json").read_text())["steps"] == 0
-    for saved, wanted in zip(load_waveunet(run / "model.keras").get_weights(), source.get_weights()):
+    for saved, wanted in zip(load_separator(run / "model.keras").get_weights(), source.get_weights()):
         np.testing.assert_array_equal(saved, wanted)
 
 
@@ -277,7 +278,7 @@ def test_weight_averaging_saves_the_average_and_leaves_training_as_it_was(datase
     train(config(steps=4, ema=0.5), last, sampler_for(dataset), progress=False)
     checkpoint, _ = restore(last, config(steps=4, ema=0.5))
     averages = [v.numpy() for v in checkpoint.optimizer._model_variables_moving_average]
-    saved = load_waveunet(last / "model.keras").get_weights()
+    saved = load_separator(last / "model.keras").get_weights()
     raw = checkpoint.get_weights()
     assert len(saved) == len(averages)
     for saved_weight, average, raw_weight in zip(saved, averages, raw):
@@ -299,7 +300,7 @@ def test_export_writes_the_latest_checkpoints_average_without_training(dataset, 
     assert train_main(args + ["--set", "data.validation_fraction=0"]) == 0  # no validation: model.keras is the last average
     assert train_main(args + ["--export", str(exported)]) == 0
     assert "at step 3" in capsys.readouterr().out
-    for got, wanted in zip(load_waveunet(exported).get_weights(), load_waveunet(run / "model.keras").get_weights()):
+    for got, wanted in zip(load_separator(exported).get_weights(), load_separator(run / "model.keras").get_weights()):
         np.testing.assert_array_equal(got, wanted)
     card = json.loads(exported.with_suffix(".json").read_text())
     assert card["steps"] == 3 and card["data"]["folders"] == [str(dataset)]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from audio.backend import keras
-from audio.waveunet import WaveUNet, load_waveunet, waveunet_lengths
+from audio.architectures import load_separator
+from audio.waveunet import WaveUNet, waveunet_lengths
 from conftest import ROOT
 from fusion.conditioning import CONDITIONING_KINDS, CONDITIONING_PLACES
 from fusion.instruments import presence_vector
@@ -84,7 +85,7 @@ def test_save_and_load_round_trip(tmp_path):
     model = tiny(conditioning="concat", condition_at="input", nb_channels=2)
     randomize_weights(model)
     model.save(tmp_path / "m.keras")
-    loaded = load_waveunet(tmp_path / "m.keras")
+    loaded = load_separator(tmp_path / "m.keras")
     assert isinstance(loaded, WaveUNet) and loaded.get_config() == model.get_config()
     inputs = random_inputs(model)
     np.testing.assert_allclose(loaded.predict_on_batch(inputs), model.predict_on_batch(inputs), atol=1e-6)
@@ -137,14 +138,15 @@ JAX_ROUND_TRIP = """
 import sys, numpy as np
 from audio.backend import keras
 assert keras.backend.backend() == "jax"
-from audio.waveunet import WaveUNet, load_waveunet
+from audio.architectures import load_separator
+from audio.waveunet import WaveUNet
 model = WaveUNet(output_length=300, nb_levels=3, nb_filters=4, kernel_size_down=5, kernel_size_up=3)
 rng = np.random.default_rng(0)
 model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
 x = {"mix": rng.uniform(-0.5, 0.5, (2, model.input_length, 1)).astype(np.float32),
      "presence": np.eye(13, dtype=np.float32)[[0, 2]]}
 model.save(sys.argv[1])
-loaded = load_waveunet(sys.argv[1])
+loaded = load_separator(sys.argv[1])
 y = np.asarray(loaded.predict_on_batch(x))
 assert np.allclose(y, np.asarray(model.predict_on_batch(x)), atol=1e-6)
 assert np.all(y[0, 1:] == 0) and np.abs(y[0, 0]).max() > 0
@@ -171,5 +173,5 @@ def test_model_saved_under_jax_loads_under_tensorflow(tmp_path):
     env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
     subprocess.run([sys.executable, "-c", JAX_ROUND_TRIP, str(tmp_path / "j.keras")], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=300)
-    loaded = load_waveunet(tmp_path / "j.keras")
+    loaded = load_separator(tmp_path / "j.keras")
     assert loaded.output_length == 307 and loaded.settings["conditioning"] == "film"
