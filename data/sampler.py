@@ -2,8 +2,9 @@
 
 Stems are held in memory (mono float32). An example is a random crop of one track, or with
 probability ``remix_probability`` a remix of two tracks' stems, keeping a random subset of the
-instruments (at least one); every kept stem gets a random gain (and, with ``eq_db``, a random
-equaliser: :func:`random_equaliser`), the mix is their sum, and the presence labels follow the
+instruments (at least one); every kept stem gets a random gain (with ``repitch_semitones``, a
+random change of playback rate, :func:`repitched`; with ``eq_db``, a random equaliser:
+:func:`random_equaliser`), the mix is their sum, and the presence labels follow the
 instruments kept. Stems outside the vocabulary (a MedleyDB piano, MUSDB's drums) are summed
 into one accompaniment per track that joins the mix (kept with the same probability, with its
 own gain) but has no target and no label. Batch ``step`` depends only on ``(seed, step)``, so a
@@ -31,16 +32,19 @@ class StemSampler:
         keep_probability: chance each instrument is kept (at least one always is).
         eq_db: largest boost or cut of the random equaliser each kept stem gets, in dB; 0: none
             (and then the batches are exactly those of a sampler without it).
+        repitch_semitones: largest shift of each kept stem's pitch and formants, in semitones, by
+            playing it faster or slower (Demucs' "repitch"; its tempo changes with it); 0: none.
         sample_rate: the tracks' rate in Hz (places the equaliser's frequencies).
     """
 
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
-                 gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, sample_rate=22050, progress=False):
+                 gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, repitch_semitones=0.0,
+                 sample_rate=22050, progress=False):
         self.input_length, self.output_length = input_length, output_length
         self.context = (input_length - output_length) // 2
         self.batch_size, self.seed = batch_size, seed
         self.remix_probability, self.gain_db, self.keep_probability = remix_probability, gain_db, keep_probability
-        self.eq_db, self.sample_rate = eq_db, sample_rate
+        self.eq_db, self.repitch_semitones, self.sample_rate = eq_db, repitch_semitones, sample_rate
         self.tracks = [self._load(track) for track in tqdm(tracks, desc="loading stems", disable=not progress)]
 
     @staticmethod
@@ -89,6 +93,8 @@ class StemSampler:
         targets = np.zeros((NB_INSTRUMENTS, self.output_length), dtype=np.float32)
         for index in kept:
             stem = crops[index] * np.float32(10 ** (rng.uniform(*self.gain_db) / 20))
+            if self.repitch_semitones > 0:
+                stem = repitched(stem, 2 ** (rng.uniform(-self.repitch_semitones, self.repitch_semitones) / 12))
             if self.eq_db > 0:
                 stem = equalised(stem, random_equaliser(rng, len(stem), self.sample_rate, self.eq_db))
             mix += stem
@@ -105,6 +111,17 @@ class StemSampler:
         mixes, presences, targets = zip(*(self.example(rng) for _ in range(self.batch_size)))
         inputs = {"mix": np.stack(mixes)[..., None], "presence": np.stack(presences)}
         return inputs, np.stack(targets)[..., None]
+
+
+def repitched(signal, rate):
+    """``signal`` ``(n,)`` played ``rate`` times as fast about its centre (linear interpolation).
+
+    Pitch and formants rise by ``12 * log2(rate)`` semitones; where a fast replay runs past the
+    ends of ``signal`` the result is silent, so a crop keeps its middle samples' timing.
+    """
+    centre = (len(signal) - 1) / 2
+    positions = centre + (np.arange(len(signal)) - centre) * rate
+    return np.interp(positions, np.arange(len(signal)), signal, left=0.0, right=0.0).astype(np.float32)
 
 
 def random_equaliser(rng, nb_samples, sample_rate, max_db):

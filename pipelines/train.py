@@ -86,7 +86,8 @@ def numpy_batches(config, input_length, output_length):
         validation_tracks = read_training_tracks(data["validation"], sample_rate)
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
                           seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
-                          eq_db=data.get("eq_db", 0.0), sample_rate=sample_rate, progress=True)
+                          eq_db=data.get("eq_db", 0.0), repitch_semitones=data.get("repitch_semitones", 0.0),
+                          sample_rate=sample_rate, progress=True)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     return sampler, validation_tracks, description
@@ -98,9 +99,10 @@ def tfrecord_batches(config, input_length, output_length):
     Validation reads the folders of ``data.validation`` (none: no validation, no early stopping).
     Needs TensorFlow; works under the JAX backend too.
     """
-    if config["data"].get("eq_db"):
-        raise ConfigError("data.eq_db is applied by the NumPy sampler only: train from data.train folders, "
-                          "or drop data.eq_db")
+    for key in ("eq_db", "repitch_semitones"):
+        if config["data"].get(key):
+            raise ConfigError(f"data.{key} is applied by the NumPy sampler only: train from data.train folders, "
+                              f"or drop data.{key}")
     try:
         from data.tfrecords import TFRecordBatches
         import tensorflow  # noqa: F401

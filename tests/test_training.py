@@ -7,7 +7,7 @@ from audio.io import write_audio
 from audio.train import train
 from audio.architectures import load_separator
 from audio.waveunet import waveunet_lengths
-from data.sampler import StemSampler, equalised, random_equaliser
+from data.sampler import StemSampler, equalised, random_equaliser, repitched
 from data.readers import read_urmp
 from data.tracks import validation_split
 from fusion.instruments import presence_vector
@@ -101,6 +101,34 @@ def test_the_random_equaliser_stays_within_its_range_and_changes_the_spectrum():
     flat = np.ones(4096 // 2 + 1, np.float32)
     np.testing.assert_allclose(equalised(tone, flat), tone, atol=1e-5)
     np.testing.assert_allclose(np.abs(equalised(tone, 2 * flat)).max(), 2 * np.abs(tone).max(), rtol=1e-3)
+
+
+def test_repitched_stems_stay_the_targets_of_their_mix(dataset):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    plain = sampler_for(dataset, batch_size=6)
+    repitching = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, repitch_semitones=2.0,
+                             sample_rate=SR)
+    unchanged = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, repitch_semitones=0.0,
+                            sample_rate=SR)
+    inputs, targets = repitching.batch(3)
+    context = repitching.context
+    for mix, target in zip(inputs["mix"], targets):
+        np.testing.assert_allclose(target.sum(axis=0), mix[context:context + output_length], atol=1e-5)
+    assert not np.allclose(inputs["mix"], plain.batch(3)[0]["mix"], atol=1e-3)
+    np.testing.assert_array_equal(unchanged.batch(3)[0]["mix"], plain.batch(3)[0]["mix"])
+
+
+def test_repitching_moves_a_tone_and_keeps_the_middle_in_place():
+    t = np.arange(8192) / SR
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    faster = repitched(tone, 2 ** (2 / 12))
+    peak_hz = np.argmax(np.abs(np.fft.rfft(faster[2048:6144] * np.hanning(4096)))) * SR / 4096
+    assert abs(peak_hz - 440 * 2 ** (2 / 12)) < 3
+    np.testing.assert_allclose(repitched(tone, 1.0), tone, atol=1e-6)
+    assert np.all(faster[:300] == 0) and np.all(faster[-300:] == 0)  # ran past the ends: silence
+    click = np.zeros(8193, np.float32)
+    click[4096] = 1.0
+    assert np.argmax(repitched(click, 0.9)) == 4096
 
 
 def test_training_writes_a_loadable_model_and_card(dataset, tmp_path):
