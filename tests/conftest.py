@@ -12,6 +12,7 @@ SHARED = ROOT.parent / "shared"
 os.environ.setdefault("AVSEP_CACHE_DIR", str(ROOT / ".cache" / "tests"))
 
 from common.ffmpeg import ffmpeg_exe  # noqa: E402  (after the cache folder is chosen)
+from tests.sine_pieces import write_piece  # noqa: E402
 
 VIDEO_SECONDS = 3
 VIDEO_FPS = 25
@@ -107,3 +108,11 @@ def zero_sample_wav(media_dir):
     path = media_dir / "zero.wav"
     soundfile.write(path, np.zeros((0, 1), dtype=np.float32), 22050)
     return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("urmp")
+    for number, codes in enumerate([("vn", "vc"), ("fl", "cl", "bn"), ("vn", "vn", "va"), ("tpt", "tba")], 1):
+        write_piece(root, number, codes, seed=number)
+    return root

@@ -7,7 +7,7 @@ from audio.architectures import build_separator, check_model_settings, load_sepa
 from audio.masknet import MaskedInverse, MaskNet
 from common.errors import ConfigError
 from pipelines.train import main as train_main
-from tests.test_training import SR, dataset  # noqa: F401  (the fixture)
+from tests.sine_pieces import SR
 
 TINY = {"architecture": "masknet", "output_length": 500, "context": 200, "fft_length": 128, "hop": 32,
         "hidden": 8, "nb_blocks": 2, "sample_rate": SR}

@@ -12,7 +12,7 @@ from data.readers import detect_format, read_bach10, read_dataset, read_medleydb
 from data.sampler import StemSampler
 from data.tracks import held_out_fraction, validation_split
 from fusion.instruments import presence_vector
-from test_training import write_piece
+from tests.sine_pieces import write_piece
 
 SR = 8000
 MUSDB_STEMS = ("drums", "bass", "other", "vocals")  # stream 1..4 of a .stem.mp4

@@ -3,7 +3,7 @@ import pytest
 
 from data.tfrecords import main as tfrecords_main, make_dataset, segments, write_tfrecords
 from data.readers import read_urmp
-from test_training import write_piece
+from tests.sine_pieces import write_piece
 
 SR = 8000
 

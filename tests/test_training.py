@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from audio.io import write_audio
 from audio.train import train
 from audio.architectures import load_separator
 from audio.waveunet import waveunet_lengths
@@ -12,31 +11,11 @@ from data.readers import read_urmp
 from data.tracks import validation_split
 from fusion.instruments import presence_vector
 from pipelines.train import load_config, main as train_main
+from tests.sine_pieces import SR, write_piece
 
-SR = 8000
+
 TINY_MODEL = {"output_length": 512, "nb_levels": 3, "nb_filters": 4, "kernel_size_down": 5, "kernel_size_up": 3,
               "sample_rate": SR}
-
-
-def write_piece(root, number, codes, seconds=1.0, seed=0):
-    """A URMP-layout piece of sine stems, one frequency per instrument."""
-    rng = np.random.default_rng(seed)
-    title = "Sines"
-    folder = root / f"{number:02d}_{title}_{'_'.join(codes)}"
-    t = np.arange(int(seconds * SR)) / SR
-    stems = [0.2 * np.sin(2 * np.pi * (220 * (1 + i) + rng.uniform(0, 20)) * t) for i, _ in enumerate(codes)]
-    for part, (code, stem) in enumerate(zip(codes, stems), start=1):
-        write_audio(folder / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, SR)
-    write_audio(folder / f"AuMix_{folder.name}.wav", np.sum(stems, axis=0), SR)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("urmp")
-    for number, codes in enumerate([("vn", "vc"), ("fl", "cl", "bn"), ("vn", "vn", "va"), ("tpt", "tba")], 1):
-        write_piece(root, number, codes, seed=number)
-    return root
 
 
 def config(**training):
