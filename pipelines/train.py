@@ -86,11 +86,20 @@ def numpy_batches(config, input_length, output_length):
         validation_tracks = read_training_tracks(data["validation"], sample_rate)
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
                           seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
+                          gain_db=stem_gain_range(data),
                           eq_db=data.get("eq_db", 0.0), repitch_semitones=data.get("repitch_semitones", 0.0),
                           sample_rate=sample_rate, progress=True)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     return sampler, validation_tracks, description
+
+
+def stem_gain_range(data):
+    """``(low, high)`` dB of the random gain per training stem from ``data.gain_db``; default (-6, 3)."""
+    gain_db = data.get("gain_db", [-6.0, 3.0])
+    if not (isinstance(gain_db, (list, tuple)) and len(gain_db) == 2 and gain_db[0] <= gain_db[1]):
+        raise ConfigError(f"data.gain_db must be [low, high] in dB with low <= high, got {gain_db!r}")
+    return float(gain_db[0]), float(gain_db[1])
 
 
 def tfrecord_batches(config, input_length, output_length):
@@ -111,7 +120,8 @@ def tfrecord_batches(config, input_length, output_length):
                           "or train from data.train folders with the NumPy sampler") from None
     data, training = config["data"], config["training"]
     batches = TFRecordBatches(data["tfrecords"], input_length, output_length, training["batch_size"],
-                              seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5))
+                              seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
+                              gain_db=stem_gain_range(data))
     validation_tracks = read_training_tracks(data.get("validation", []), config["model"].get("sample_rate", 22050))
     description = {"tfrecords": data["tfrecords"], "validation_pieces": [t.name for t in validation_tracks]}
     return batches, validation_tracks, description

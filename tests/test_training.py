@@ -179,6 +179,18 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
     assert train_main(["--config", "configs/tagger.yaml", "--run", str(tmp_path / "tagger")]) == 2  # another model's
     assert "model.dense is not a Wave-U-Net setting" in capsys.readouterr().err
     assert not (tmp_path / "tagger").exists()
+    assert train_main(args[:2] + ["--run", str(tmp_path / "gains")] + args[4:] + ["--set", "data.gain_db=[3,-6]"]) == 2
+    assert "data.gain_db must be [low, high]" in capsys.readouterr().err
+    assert not (tmp_path / "gains").exists()
+
+
+def test_the_stem_gain_range_scales_every_target(dataset):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    louder = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, gain_db=(-6.0, -6.0))
+    quieter = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, gain_db=(-26.0, -26.0))
+    (loud_inputs, loud_targets), (quiet_inputs, quiet_targets) = louder.batch(2), quieter.batch(2)
+    np.testing.assert_allclose(quiet_targets, loud_targets * 0.1, atol=1e-6)
+    np.testing.assert_allclose(quiet_inputs["mix"], loud_inputs["mix"] * 0.1, atol=1e-6)
 
 
 def test_validation_split_never_shares_pieces(dataset):
