@@ -87,17 +87,28 @@ def numpy_batches(config, input_length, output_length):
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
                           seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
                           gain_db=stem_gain_range(data),
-                          eq_db=data.get("eq_db", 0.0), repitch_semitones=data.get("repitch_semitones", 0.0),
+                          eq_db=augmentation_amount(data, "eq_db"),
+                          repitch_semitones=augmentation_amount(data, "repitch_semitones"),
                           sample_rate=sample_rate, progress=True)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     return sampler, validation_tracks, description
 
 
+def augmentation_amount(data, key):
+    """``data[key]`` (0 when absent) as a float, or a one-line error unless it is a number >= 0."""
+    value = data.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"data.{key} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 def stem_gain_range(data):
     """``(low, high)`` dB of the random gain per training stem from ``data.gain_db``; default (-6, 3)."""
     gain_db = data.get("gain_db", [-6.0, 3.0])
-    if not (isinstance(gain_db, (list, tuple)) and len(gain_db) == 2 and gain_db[0] <= gain_db[1]):
+    numbers = isinstance(gain_db, (list, tuple)) and len(gain_db) == 2 and all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in gain_db)
+    if not (numbers and gain_db[0] <= gain_db[1]):
         raise ConfigError(f"data.gain_db must be [low, high] in dB with low <= high, got {gain_db!r}")
     return float(gain_db[0]), float(gain_db[1])
 

@@ -179,8 +179,12 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
     assert train_main(["--config", "configs/tagger.yaml", "--run", str(tmp_path / "tagger")]) == 2  # another model's
     assert "model.dense is not a Wave-U-Net setting" in capsys.readouterr().err
     assert not (tmp_path / "tagger").exists()
-    assert train_main(args[:2] + ["--run", str(tmp_path / "gains")] + args[4:] + ["--set", "data.gain_db=[3,-6]"]) == 2
-    assert "data.gain_db must be [low, high]" in capsys.readouterr().err
+    bad_augmentation = args[:2] + ["--run", str(tmp_path / "gains")] + args[4:]
+    for setting, message in [("data.gain_db=[3,-6]", "data.gain_db must be [low, high]"),
+                             ("data.gain_db=[loud,3]", "data.gain_db must be [low, high]"),
+                             ("data.repitch_semitones=-2", "data.repitch_semitones must be a number >= 0")]:
+        assert train_main(bad_augmentation + ["--set", setting]) == 2
+        assert message in capsys.readouterr().err
     assert not (tmp_path / "gains").exists()
 
 
