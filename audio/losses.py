@@ -19,6 +19,20 @@ def sse_loss(targets, estimates):
     return ops.sum(ops.square(targets - estimates), axis=(1, 2, 3))
 
 
+def stem_balanced_mse(targets, estimates, floor=0.1):
+    """Per example, each source's squared error over its own energy, so a quiet stem counts.
+
+    A source's mean squared error is divided by its target's mean energy plus ``floor`` times the
+    example's mean energy per source, then multiplied back by that mean, so a source at the
+    example's mean level weighs about as in MSE, one 9 dB under it ~4x more, and a silent target
+    (whose leakage nothing else penalises) ``1 / floor`` times more.
+    """
+    errors = ops.mean(ops.square(targets - estimates), axis=(2, 3))  # (batch, nb_sources)
+    energies = ops.mean(ops.square(targets), axis=(2, 3))
+    mean_energy = ops.mean(energies, axis=1, keepdims=True) + 1e-10
+    return ops.mean(errors * mean_energy / (energies + floor * mean_energy), axis=1)
+
+
 def stft_magnitudes(signals, fft_length, hop):
     """``(batch, nb_sources, nb_samples, nb_channels)`` -> ``(batch, nb_sources, nb_channels, frames, bins)``."""
     signals = ops.transpose(signals, (0, 1, 3, 2))
@@ -74,7 +88,7 @@ class WaveformAndSpectrumLoss(keras.losses.Loss):
 
 
 def build_loss(training):
-    """The loss named by ``training['loss']`` (``mse``, ``sse``, ``l1`` or ``mse+stft``).
+    """The loss named by ``training['loss']`` (``mse``, ``sse``, ``l1``, ``balanced`` or ``mse+stft``).
 
     ``mse+stft`` reads its balance from ``training['stft_weight']``; the default, 5e-4, gives the
     two terms about equal shares for the shipped model on its training batches.
@@ -87,4 +101,4 @@ def build_loss(training):
     return LOSSES[name]
 
 
-LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae"}
+LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae", "balanced": stem_balanced_mse}

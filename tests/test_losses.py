@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from audio.backend import keras
-from audio.losses import WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance
+from audio.losses import WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance, stem_balanced_mse
 from common.errors import ConfigError
 
 SR = 22050
@@ -60,3 +60,18 @@ def test_loss_round_trips_through_its_config_and_unknown_names_fail():
         build_loss({"loss": "huber"})
     with pytest.raises(ConfigError, match="at least 256 samples"):
         multi_resolution_stft_distance(stems(nb_samples=128), stems(nb_samples=128))
+
+
+def test_the_balanced_loss_weighs_a_quiet_stems_error_by_its_own_energy():
+    rng = np.random.default_rng(0)
+    loud = rng.standard_normal((1, 1, 1000, 1)).astype(np.float32)
+    quiet = 0.1 * rng.standard_normal((1, 1, 1000, 1)).astype(np.float32)
+    targets = np.concatenate([loud, quiet], axis=1)
+    miss_quiet = np.concatenate([loud, np.zeros_like(quiet)], axis=1)  # the quiet stem left out
+    miss_loud_by_as_much = np.concatenate([loud - quiet, quiet], axis=1)  # the same error on the loud one
+    plain_mse = [float(np.mean((targets - e) ** 2)) for e in (miss_quiet, miss_loud_by_as_much)]
+    assert plain_mse[0] == pytest.approx(plain_mse[1])
+    balanced = [float(stem_balanced_mse(targets, e)[0]) for e in (miss_quiet, miss_loud_by_as_much)]
+    assert balanced[0] > 5 * balanced[1]
+    assert float(stem_balanced_mse(targets, targets)[0]) == 0.0
+    assert np.isfinite(float(stem_balanced_mse(np.zeros_like(targets), targets)[0]))
