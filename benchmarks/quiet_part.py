@@ -30,16 +30,20 @@ from fusion.instruments import NB_INSTRUMENTS, index_of
 SILENT_RMS = 1e-3
 
 
-def validation_stems(folders, code, fraction):
-    """Mono stems ``[(T,)]`` of ``code`` in the validation pieces of ``folders`` (silent ones left out)."""
+def validation_stems(folders, codes, fraction):
+    """``{code: [(T,) mono stems]}`` of ``codes`` in the validation pieces of ``folders`` (silent ones left out)."""
     tracks = [track for folder in folders for track in read_dataset(folder)]
     _, validation = validation_split(tracks, fraction)
-    index, stems = index_of(code), []
+    stems = {code: [] for code in codes}
     for track in validation:
-        if track.presence[index]:
-            stem = track.mixture_and_targets()[1].mean(axis=1)[index]
+        wanted = [code for code in codes if track.presence[index_of(code)]]
+        if not wanted:
+            continue
+        targets = track.mixture_and_targets()[1].mean(axis=1)
+        for code in wanted:
+            stem = targets[index_of(code)]
             if np.sqrt(np.mean(stem ** 2)) > SILENT_RMS:
-                stems.append(stem.astype(np.float32))
+                stems[code].append(stem.astype(np.float32))
     return stems
 
 
@@ -78,8 +82,8 @@ def get_parser():
 
 def run(args):
     quiet_index, loud_index = index_of(args.quiet), index_of(args.loud)
-    quiet_stems = validation_stems(args.data, args.quiet, args.validation_fraction)
-    loud_stems = validation_stems(args.data, args.loud, args.validation_fraction)
+    stems = validation_stems(args.data, (args.quiet, args.loud), args.validation_fraction)
+    quiet_stems, loud_stems = stems[args.quiet], stems[args.loud]
     if not quiet_stems or not loud_stems:
         raise AvsepError(f"the validation pieces of {', '.join(map(str, args.data))} hold {len(quiet_stems)} "
                          f"{args.quiet} and {len(loud_stems)} {args.loud} stems; both are needed")
