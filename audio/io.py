@@ -1,14 +1,19 @@
 """Reading, resampling and writing audio.
 
 Arrays are float32 ``(nb_channels, nb_samples)`` everywhere. Any file ffmpeg decodes can be
-read, the audio track of a video included; writing is atomic (temp file, then rename).
+read, the audio track of a video included: files libsndfile reads (WAV, FLAC, Ogg Vorbis and
+Opus) are decoded by it directly, others through ffmpeg. Writing is atomic (temp file, then rename).
 """
 import numpy as np
 import soundfile
 import soxr
 
 from audio.stream import AudioStream
+from common.errors import EmptyMediaError
+from common.ffmpeg import check_media_file
 from common.files import atomic_path
+
+_LIBSNDFILE_SUFFIXES = (".wav", ".flac", ".ogg", ".opus")
 
 _WRITE_FORMATS = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24")}
 
@@ -29,8 +34,7 @@ def read_audio(path, sample_rate=None, nb_channels=None, stream=0):
     Raises:
         MediaNotFoundError, EmptyMediaError, UndecodableMediaError, NoAudioStreamError.
     """
-    decoder = AudioStream(path, stream=stream)
-    audio, file_rate = np.concatenate(list(decoder), axis=1), decoder.sample_rate
+    audio, file_rate = _decode(check_media_file(path), stream)
     if nb_channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     elif nb_channels is not None:
@@ -39,6 +43,22 @@ def read_audio(path, sample_rate=None, nb_channels=None, stream=0):
         audio = resample(audio, file_rate, sample_rate)
         file_rate = sample_rate
     return audio, file_rate
+
+
+def _decode(path, stream):
+    """``(float32 (nb_channels, nb_samples), rate)``: libsndfile for its own formats (no ffmpeg
+    process; also where no ffmpeg is, as on a bare GPU machine), else ffmpeg's pipe."""
+    if stream == 0 and path.suffix.lower() in _LIBSNDFILE_SUFFIXES:
+        try:
+            audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except soundfile.LibsndfileError:
+            pass  # a file it cannot read (an unusual WAV codec): ffmpeg's turn
+        else:
+            if not len(audio):
+                raise EmptyMediaError(f"no audio samples in {path}")
+            return np.ascontiguousarray(audio.T), file_rate
+    decoder = AudioStream(path, stream=stream)
+    return np.concatenate(list(decoder), axis=1), decoder.sample_rate
 
 
 def zero_non_finite(audio):

@@ -140,8 +140,9 @@ def machine_description():
 
 
 def run_steps(model, sampler, run_dir, state, training, log, validate=None, max_steps=None, on_step=None,
-              progress=True, desc="training"):
-    """Train ``model`` until ``training.steps``, ``state["stopped_early"]`` or ``max_steps`` more steps.
+              progress=True, desc="training", max_minutes=None):
+    """Train ``model`` until ``training.steps``, ``state["stopped_early"]``, ``max_steps`` more steps
+    or ``max_minutes`` of wall time in this call (then the step under way ends and is checkpointed).
 
     Args:
         model: a compiled Keras model; ``sampler.batch(step)`` gives its ``(inputs, targets)``.
@@ -153,6 +154,7 @@ def run_steps(model, sampler, run_dir, state, training, log, validate=None, max_
     """
     from tqdm import tqdm
 
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
     last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
     batches, losses = Prefetcher(sampler, state["step"]), []
     bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc=desc)
@@ -160,6 +162,10 @@ def run_steps(model, sampler, run_dir, state, training, log, validate=None, max_
         validate(state)  # where fine-tuning starts
     started = clock = time.monotonic()
     while state["step"] < last_step and not state.get("stopped_early"):
+        if deadline is not None and time.monotonic() > deadline:
+            last_step = state["step"]  # out of time: the checkpoint of this step is the last
+            save_checkpoint(model, run_dir, state)
+            break
         inputs, targets = batches.next()
         losses.append(float(model.train_on_batch(inputs, targets)))
         state["step"] += 1

@@ -8,6 +8,8 @@ A run folder holds everything::
     RUN/metrics.jsonl          one JSON line per log interval / validation
     RUN/tensorboard/           scalars (and rare audio summaries) when TensorFlow is installed
     RUN/model.keras            the best weights by validation SDR (or the last, without validation)
+    RUN/snapshots/             with ``training.snapshot_every: N``, the model (and card) every N steps,
+                               to be scored afterwards on sets validation cannot hold (real recordings)
     RUN/model.json             the model card: config, vocabulary, data, scores, command
 
 A run killed and started again continues the step count and the loss as if never stopped.
@@ -154,8 +156,10 @@ def export_latest(config, run_dir, path):
     return state
 
 
-def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True):
-    """Train (or resume) until ``training.steps``, early stopping, or ``max_steps`` more steps.
+def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True,
+          max_minutes=None):
+    """Train (or resume) until ``training.steps``, early stopping, ``max_steps`` more steps or
+    ``max_minutes`` of wall time.
 
     Args:
         config: dict with ``model`` and ``training`` sections (see ``configs/default.yaml``).
@@ -176,14 +180,18 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     def validate(state):
         _validate(model, run_dir, config, state, validation_tracks, log, data_description)
 
-    def audio_summaries(step, inputs):
+    def after_step(step, inputs):
         if training.get("audio_every") and step % training["audio_every"] == 0:
             estimates = np.asarray(model.predict_on_batch(inputs))
             log.audio(step, "mix", inputs["mix"][:1, :, 0])
             log.audio(step, "estimates", estimates[0, inputs["presence"][0] > 0, :, 0])
+        if training.get("snapshot_every") and step % training["snapshot_every"] == 0:
+            with averaged_weights(model):
+                save_model(model, run_dir, config, {**state, "step": step}, data_description,
+                           run_dir / "snapshots" / f"step{step:06d}.keras")
 
     run_steps(model, sampler, run_dir, state, training, log, validate if validation_tracks else None, max_steps,
-              audio_summaries, progress)
+              after_step, progress, max_minutes=max_minutes)
     if not validation_tracks or not (run_dir / "model.keras").exists():
         with averaged_weights(model):
             save_model(model, run_dir, config, state, data_description)

@@ -84,8 +84,9 @@ def save_tagger(model, run_dir, config, state, validation, data_description):
         "command": " ".join(sys.argv)})
 
 
-def train_tagger(config, run_dir, sampler, validation=None, data_description=None, max_steps=None, progress=True):
-    """Train (or resume) until ``training.steps`` or ``max_steps`` more steps.
+def train_tagger(config, run_dir, sampler, validation=None, data_description=None, max_steps=None, progress=True,
+                 max_minutes=None):
+    """Train (or resume) until ``training.steps``, ``max_steps`` more steps or ``max_minutes`` of wall time.
 
     Args:
         config: dict with ``model`` and ``training`` sections (see ``configs/tagger.yaml``).
@@ -105,7 +106,7 @@ def train_tagger(config, run_dir, sampler, validation=None, data_description=Non
         _validate(model, run_dir, config, state, validation, log, data_description)
 
     run_steps(model, sampler, run_dir, state, config["training"], log, validate if validation is not None else None,
-              max_steps, progress=progress, desc="training tagger")
+              max_steps, progress=progress, desc="training tagger", max_minutes=max_minutes)
     if validation is None:
         with averaged_weights(model):
             save_tagger(model, run_dir, config, state, None, data_description)

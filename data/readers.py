@@ -34,7 +34,7 @@ from data.tracks import Stem, Track, validation_split
 from fusion.instruments import BACH10_CLASS_MAP, MEDLEYDB_CLASS_MAP, parse_urmp_name
 
 FORMATS = ("urmp", "musdb", "medleydb", "bach10")
-_AUDIO_SUFFIXES = (".wav", ".flac")
+_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus")
 _BACH10_FOLDER = re.compile(r"^\d\d-\w+$")
 
 

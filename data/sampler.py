@@ -13,6 +13,9 @@ resumed run sees exactly the batches it would have seen.
 A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
 and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rate.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from tqdm import tqdm
 
@@ -35,6 +38,8 @@ class StemSampler:
         repitch_semitones: largest shift of each kept stem's pitch and formants, in semitones, by
             playing it faster or slower (Demucs' "repitch"; its tempo changes with it); 0: none.
         sample_rate: the tracks' rate in Hz (places the equaliser's frequencies).
+        progress: show a bar while the stems load (decoding and resampling run in threads, one
+            per core: libsndfile and libsoxr release the GIL).
     """
 
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
@@ -45,7 +50,9 @@ class StemSampler:
         self.batch_size, self.seed = batch_size, seed
         self.remix_probability, self.gain_db, self.keep_probability = remix_probability, gain_db, keep_probability
         self.eq_db, self.repitch_semitones, self.sample_rate = eq_db, repitch_semitones, sample_rate
-        self.tracks = [self._load(track) for track in tqdm(tracks, desc="loading stems", disable=not progress)]
+        with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+            self.tracks = list(tqdm(pool.map(self._load, tracks), total=len(tracks), desc="loading stems",
+                                    disable=not progress))
 
     @staticmethod
     def _load(track):

@@ -79,9 +79,11 @@ def numpy_batches(config, input_length, output_length):
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
+    workers = data_workers(training)
     sample_rate = config["model"].get("sample_rate", 22050)
     tracks = read_training_tracks(data["train"], sample_rate)
-    train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
+    fraction = data.get("validation_fraction", 0.05)  # 0: every piece trains (choose snapshots afterwards)
+    train_tracks, validation_tracks = validation_split(tracks, fraction) if fraction else (tracks, [])
     if data.get("validation"):
         validation_tracks = read_training_tracks(data["validation"], sample_rate)
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
@@ -92,7 +94,19 @@ def numpy_batches(config, input_length, output_length):
                           sample_rate=sample_rate, progress=True)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
+    if workers:
+        from data.batch_workers import ParallelBatches
+
+        sampler = ParallelBatches(sampler, workers)
     return sampler, validation_tracks, description
+
+
+def data_workers(training):
+    """``training.data_workers`` (0 when absent): processes building batches ahead of the model."""
+    value = training.get("data_workers", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"training.data_workers must be a whole number >= 0, got {value!r}")
+    return value
 
 
 def augmentation_amount(data, key):
@@ -139,12 +153,23 @@ def tfrecord_batches(config, input_length, output_length):
 
 
 def add_run_arguments(parser, config_help):
-    """The options every training CLI takes: ``--config``, ``--run``, ``--set``, ``--max-steps``, ``--debug``."""
+    """The options every training CLI takes: ``--config``, ``--run``, ``--set``, ``--max-steps``,
+    ``--max-minutes``, ``--debug``."""
     parser.add_argument("--config", required=True, type=Path, help=config_help)
     parser.add_argument("--run", type=Path, help="run folder (default: runs/<config name>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps in this call")
+    parser.add_argument("--max-minutes", type=positive_minutes, help="stop (checkpointed) after this much wall "
+                        "time in this call, e.g. on a GPU machine lent for minutes")
     return add_debug_flag(parser)
+
+
+def positive_minutes(text):
+    """``--max-minutes``' value: a number > 0 (argparse turns a ValueError into its one-line error)."""
+    minutes = float(text)
+    if not minutes > 0:
+        raise ValueError(text)
+    return minutes
 
 
 def load_run_config(args, sections):
@@ -181,7 +206,12 @@ def _run(args):
     lengths = window_lengths(model_config)
     make_batches = tfrecord_batches if "tfrecords" in config["data"] else numpy_batches
     batches, validation_tracks, description = make_batches(config, *lengths)
-    state = train(config, run_dir, batches, validation_tracks, description, max_steps=args.max_steps)
+    try:
+        state = train(config, run_dir, batches, validation_tracks, description, max_steps=args.max_steps,
+                      max_minutes=args.max_minutes)
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()
     print(f"{run_dir}: step {state['step']}, best validation SDR {state['best_sdr']}")
     return 0
 

@@ -84,7 +84,8 @@ def _run(args):
 
     sampler, validation, description = make_samplers(config)
     run_dir = args.run or Path("runs") / args.config.stem
-    state = train_tagger(config, run_dir, sampler, validation, description, max_steps=args.max_steps)
+    state = train_tagger(config, run_dir, sampler, validation, description, max_steps=args.max_steps,
+                         max_minutes=args.max_minutes)
     print(f"{run_dir}: step {state['step']}, best validation F1 {state['best_f1']}")
     return 0
 

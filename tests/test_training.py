@@ -6,6 +6,7 @@ import pytest
 from audio.train import train
 from audio.architectures import load_separator
 from audio.waveunet import waveunet_lengths
+from data.batch_workers import ParallelBatches
 from data.sampler import StemSampler, equalised, random_equaliser, repitched
 from data.readers import read_urmp
 from data.tracks import validation_split
@@ -327,3 +328,47 @@ def test_validation_folders_replace_the_hash_split_without_giving_its_pieces_to_
     card = json.loads((run / "model.json").read_text())
     assert card["data"]["validation_pieces"] == ["09_Sines_ob_hn"]
     assert card["data"]["train_pieces"] == len(validation_split(read_urmp(dataset), 0.25)[0]) < 4
+
+
+def test_worker_processes_build_the_samplers_own_batches(dataset):
+    sampler = sampler_for(dataset, batch_size=4)
+    workers = ParallelBatches(sampler, 2, ahead=3)
+    try:
+        for step in [5, 6, 7, 8, 2, 3]:  # in order, then a jump back, as a resumed run asks
+            (inputs, targets), (expected_inputs, expected_targets) = workers.batch(step), sampler.batch(step)
+            np.testing.assert_array_equal(inputs["mix"], expected_inputs["mix"])
+            np.testing.assert_array_equal(inputs["presence"], expected_inputs["presence"])
+            np.testing.assert_array_equal(targets, expected_targets)
+    finally:
+        workers.close()
+
+
+def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path):
+    settings = config(steps=10 ** 6, snapshot_every=50, checkpoint_every=10 ** 5, log_every=10)
+    state = train(settings, tmp_path, sampler_for(dataset), max_minutes=0.15, progress=False)
+    assert 50 <= state["step"] < 10 ** 6
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == state["step"]
+    assert (tmp_path / "checkpoint.keras").exists() and (tmp_path / "model.keras").exists()
+    snapshot = load_separator(tmp_path / "snapshots" / "step000050.keras")
+    assert json.loads((tmp_path / "snapshots" / "step000050.json").read_text())["steps"] == 50
+    assert snapshot.settings["nb_levels"] == 3
+    resumed = train(settings, tmp_path, sampler_for(dataset), max_steps=1, progress=False)
+    assert resumed["step"] == state["step"] + 1
+
+
+def test_cli_trains_with_batch_workers_on_every_piece_and_checks_the_worker_count(dataset, tmp_path, capsys):
+    sets = [f"data.train=[{dataset}]", "data.validation_fraction=0", "training.steps=3", "training.batch_size=2",
+            "training.data_workers=2"] + [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    args = ["--config", "configs/default.yaml", "--run", str(tmp_path / "run")] + [a for s in sets for a in ("--set", s)]
+    assert train_main(args) == 0
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert card["data"]["train_pieces"] == 4 and card["data"]["validation_pieces"] == []
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert "loss" in lines and "validation_sdr" not in lines
+    capsys.readouterr()
+    args[3] = str(tmp_path / "bad")
+    assert train_main(args + ["--set", "training.data_workers=two"]) == 2
+    assert "training.data_workers must be a whole number" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        train_main(args + ["--max-minutes", "0"])
