@@ -7,9 +7,10 @@
    supervised NMF (dictionaries from the training data; and, as "nmf-soundfont", the older ones
    learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
    labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data",
-   "conditioned-notes-data" and "conditioned-phrases-data", the model as it was trained on
-   SoundFont renders only, then also on ensembles of recorded notes, then also on ensembles of
-   recorded phrases, before the wind ensembles; "conditioned-wide-labels[-wiener]": the larger
+   "conditioned-notes-data", "conditioned-phrases-data" and "conditioned-cpu-stages", the model
+   as it was trained on SoundFont renders only, then also on ensembles of recorded notes, then
+   also on ensembles of recorded phrases, then with wind ensembles too (the last CPU stage, before
+   its GPU stage); "conditioned-wide-labels[-wiener]": the larger
    size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
    mixed into its source models, ``--nmf-blend``; "masknet-labels[-wiener]" and
    "masknet-unconditioned": the other network, STFT masks, and its twin), and the conditioned one
@@ -51,7 +52,8 @@ SOUNDFONT_NMF = MODELS_DIR / "nmf_dictionaries_soundfont.npz"
 # Earlier stages of the default model, kept as the training-data ablation (system name -> weights)
 ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_soundfont.keras",
                    "conditioned-notes-data": MODELS_DIR / "waveunet_film_notes.keras",
-                   "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras"}
+                   "conditioned-phrases-data": MODELS_DIR / "waveunet_film_phrases.keras",
+                   "conditioned-cpu-stages": MODELS_DIR / "waveunet_film_cpu.keras"}
 WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 filters per level, not 16
 # The network ablation: STFT masks (audio/masknet.py) instead of the Wave-U-Net, and its unconditioned twin
 MASKNET_MODEL, MASKNET_UNCONDITIONED = MODELS_DIR / "masknet_film.keras", MODELS_DIR / "masknet_unconditioned.keras"
