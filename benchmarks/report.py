@@ -171,10 +171,11 @@ def model_card_lines():
             continue
         config = card["config"]
         place = f" at {config['condition_at']}" if "condition_at" in config else ""
+        validation = ("no validation (the run's last weights)" if card["validation_sdr_db"] is None
+                      else f"validation SDR {card['validation_sdr_db']:.2f} dB")
         lines.append(f"- `{path.with_suffix('.keras').name}`: {describe(config)}, conditioning {config['conditioning']}{place}, "
-                     f"{card['steps']} steps of batch {card['training']['batch_size']}, validation SDR "
-                     f"{card['validation_sdr_db']:.2f} dB; trained with `{card['command']}`"
-                     + (f"; {card['notes']}" if card.get("notes") else ""))
+                     f"{card['steps']} steps of batch {card['training']['batch_size']}, {validation}; "
+                     f"trained with `{card['command']}`" + (f"; {card['notes']}" if card.get("notes") else ""))
     return lines
 
 
