@@ -187,8 +187,8 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
             log.audio(step, "estimates", estimates[0, inputs["presence"][0] > 0, :, 0])
         if training.get("snapshot_every") and step % training["snapshot_every"] == 0:
             with averaged_weights(model):
-                save_model(model, run_dir, config, {**state, "step": step}, data_description,
-                           run_dir / "snapshots" / f"step{step:06d}.keras")
+                snapshot = run_dir / "snapshots" / f"step{step:06d}.keras"
+                save_model(model, run_dir, config, state, data_description, snapshot)
 
     run_steps(model, sampler, run_dir, state, training, log, validate if validation_tracks else None, max_steps,
               after_step, progress, max_minutes=max_minutes)
