@@ -38,7 +38,7 @@ class ParallelBatches:
     def __init__(self, sampler, workers, ahead=None):
         global _worker_sampler
         _worker_sampler = sampler
-        self.sampler, self.batch_size = sampler, sampler.batch_size
+        self.batch_size = sampler.batch_size
         self.ahead = ahead or 2 * workers
         self.pool = multiprocessing.get_context("fork").Pool(workers)
         self.pending, self.next_step = deque(), None
