@@ -1,18 +1,24 @@
 """Input pipeline speed at the original Wave-U-Net's windows (input 147443, output 16389, K=13, 22.05 kHz).
 
     python benchmarks/input_speed.py [--root .cache/datasets/synth_test] [--tracks 8] [--batches 20]
+    python benchmarks/input_speed.py --config configs/gpu.yaml --workers 7 --skip-tfrecords
 
 Measures examples/s of the NumPy sampler (``data.sampler``) and of tf.data reading TFRecords
 (``data.tfrecords.TFRecordBatches``, what training reads; written first to a temporary folder), batch 16, on this machine.
+With ``--config``, the sampler builds that config's batches (its model's windows, batch size,
+equaliser and repitching); with ``--workers N`` it is measured again in N worker processes
+(``data.batch_workers``), as ``training.data_workers`` runs it: whether the CPUs can feed a GPU.
 """
 import argparse
 import tempfile
 import time
 from pathlib import Path
 
+from audio.architectures import window_lengths
+from data.batch_workers import ParallelBatches
 from data.sampler import StemSampler
-from data.tfrecords import TFRecordBatches, write_tfrecords
 from data.readers import read_urmp
+from pipelines.train import augmentation_amount, load_config
 
 INPUT, OUTPUT = 147443, 16389
 
@@ -26,17 +32,47 @@ def examples_per_second(batches, nb_batches, batch_size):
     return nb_batches * batch_size / (time.perf_counter() - start)
 
 
+def sampler_settings(args):
+    """``(input_length, output_length, batch_size, sampler keywords)`` of ``--config``, else of the options."""
+    if not args.config:
+        return INPUT, OUTPUT, args.batch_size, {}
+    config = load_config(args.config)
+    augmentation = {key: augmentation_amount(config["data"], key) for key in ("eq_db", "repitch_semitones")}
+    return (*window_lengths(config["model"]), config["training"]["batch_size"], augmentation)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(".cache/datasets/synth_test"))
     parser.add_argument("--tracks", type=int, default=8)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--config", type=Path, help="build this training config's batches (windows, batch size, augmentation)")
+    parser.add_argument("--workers", type=int, default=0, help="also measure the sampler in this many worker processes")
+    parser.add_argument("--skip-tfrecords", action="store_true", help="measure the NumPy sampler only (no TensorFlow)")
     args = parser.parse_args(argv)
+    input_length, output_length, batch_size, augmentation = sampler_settings(args)
     tracks = read_urmp(args.root, 22050)[:args.tracks]
-    sampler = StemSampler(tracks, INPUT, OUTPUT, args.batch_size)
-    rate = examples_per_second(sampler, args.batches, args.batch_size)
-    print(f"NumPy sampler: {rate:.0f} examples/s (batch {args.batch_size}, {len(tracks)} tracks in memory)")
+    sampler = StemSampler(tracks, input_length, output_length, batch_size, **augmentation)
+    what = f"batch {batch_size}, windows {input_length} / {output_length}, {len(tracks)} tracks in memory" + (
+        f", eq_db {augmentation['eq_db']:g}, repitch {augmentation['repitch_semitones']:g}" if augmentation else "")
+    rate = examples_per_second(sampler, args.batches, batch_size)
+    print(f"NumPy sampler: {rate:.0f} examples/s ({what})")
+    if args.workers:
+        workers = ParallelBatches(sampler, args.workers)
+        try:
+            rate = examples_per_second(workers, args.batches, batch_size)
+        finally:
+            workers.close()
+        print(f"NumPy sampler in {args.workers} worker processes: {rate:.0f} examples/s")
+    if not args.skip_tfrecords:
+        tfrecords_speed(tracks, args)
+
+
+def tfrecords_speed(tracks, args):
+    """Write the tracks as TFRecords in a temporary folder, then time tf.data reading them."""
+    from data.tfrecords import TFRecordBatches, write_tfrecords
+
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         count = write_tfrecords(tracks, tmp, segment_length=3 * INPUT, context=(INPUT - OUTPUT) // 2, nb_shards=4,
