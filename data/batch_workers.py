@@ -59,6 +59,10 @@ class ParallelBatches:
         return inputs, targets
 
     def close(self):
-        """Stop the workers."""
+        """Stop the workers, once the batches in flight have arrived: a worker left writing a large
+        batch into a full pipe would hold the queue's lock and hang ``Pool.terminate``."""
+        for result in self.pending:
+            result.wait(timeout=60)
+        self.pending.clear()
         self.pool.terminate()
         self.pool.join()

@@ -9,6 +9,8 @@
 # Each config trains for MINUTES (pipelines.train --max-minutes) in runs/device-<config name>, all at once,
 # sharing the GPU's memory; then $OUT gets each run's log and its models in tar files of two (the run's
 # last model.keras and snapshots spread over the run): at most 8 files of 16 MiB come back from $OUT.
+# With PACE_CHECK=1 it first times the first config's batches in 7 worker processes and its training
+# steps alone on random data (benchmarks/input_speed.py, benchmarks/train_speed.py), about a minute.
 set -uo pipefail
 minutes=$1
 shift
@@ -19,6 +21,13 @@ export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $#, 2))")
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 nproc
+if [ "${PACE_CHECK:-0}" = 1 ]; then  # what sets the pace: the batches, or the steps? (~1 minute)
+    first_train=$(python3 -c "import sys; from pipelines.train import load_config
+print(load_config(sys.argv[1])['data']['train'][0])" "$1")
+    python3 -m benchmarks.input_speed --config "$1" --workers 7 --skip-tfrecords --batches 30 \
+        --root "$first_train" --tracks 40
+    python3 -m benchmarks.train_speed --config "$1" --batch 32 --steps 30
+fi
 
 for config in "$@"; do
     name=$(basename "$config" .yaml)

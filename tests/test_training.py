@@ -1,4 +1,5 @@
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -341,6 +342,17 @@ def test_worker_processes_build_the_samplers_own_batches(dataset):
             np.testing.assert_array_equal(targets, expected_targets)
     finally:
         workers.close()
+
+
+def test_the_workers_close_with_large_batches_still_in_flight(dataset):
+    sampler = StemSampler(read_urmp(dataset), 24563, 16389, 32, seed=1)  # the shipped windows: ~5 MB a batch
+    workers = ParallelBatches(sampler, 7, ahead=14)
+    for step in range(3):
+        workers.batch(step)
+    closing = threading.Thread(target=workers.close)
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive()
 
 
 def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path):
