@@ -99,6 +99,8 @@ def get_parser():
 def _run(args):
     if args.pieces is not None and args.pieces < 1:
         raise AvsepError(f"--pieces must be at least 1, got {args.pieces}")
+    if args.workers < 1:
+        raise AvsepError(f"--workers must be at least 1, got {args.workers}")
     count, size = compress(args.sources, args.out, args.bitrate, args.pieces, args.workers)
     print(f"{args.out}: {count} pieces, {size / 2 ** 20:.1f} MiB")
     return 0

@@ -28,3 +28,6 @@ def test_bad_sources_are_one_line_errors(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert compress_main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "no URMP piece folders" in capsys.readouterr().err
+    assert compress_main([str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
