@@ -1,7 +1,8 @@
 """Training batches built by worker processes, for accelerators a single CPU core cannot keep busy.
 
-A GPU steps the shipped Wave-U-Net through thousands of examples a second, where the NumPy
-sampler builds ~250 a second per core (random crops, gains, repitching, equalisers). With
+A GPU can step the shipped Wave-U-Net through more examples a second than the NumPy sampler
+builds on one core (~500-700 at its windows, with random crops, gains, repitching and
+equalisers; ``benchmarks/input_speed.py --config C --workers N`` measures both ways). With
 ``training.data_workers: N`` the training CLI wraps its sampler in :class:`ParallelBatches`:
 N forked processes build the batches of the next steps ahead while the model trains, and
 ``batch(step)`` hands them out in order. Batch ``step`` still depends only on ``(seed, step)``,
