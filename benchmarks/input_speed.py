@@ -18,7 +18,7 @@ from audio.architectures import window_lengths
 from data.batch_workers import ParallelBatches
 from data.sampler import StemSampler
 from data.readers import read_urmp
-from pipelines.train import augmentation_amount, load_config
+from pipelines.train import load_config, sampler_options
 
 INPUT, OUTPUT = 147443, 16389
 
@@ -37,8 +37,7 @@ def sampler_settings(args):
     if not args.config:
         return INPUT, OUTPUT, args.batch_size, {}
     config = load_config(args.config)
-    augmentation = {key: augmentation_amount(config["data"], key) for key in ("eq_db", "repitch_semitones")}
-    return (*window_lengths(config["model"]), config["training"]["batch_size"], augmentation)
+    return (*window_lengths(config["model"]), config["training"]["batch_size"], sampler_options(config))
 
 
 def main(argv=None):
@@ -47,15 +46,16 @@ def main(argv=None):
     parser.add_argument("--tracks", type=int, default=8)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--config", type=Path, help="build this training config's batches (windows, batch size, augmentation)")
+    parser.add_argument("--config", type=Path,
+                        help="build this training config's batches (windows, batch size, gains, augmentation)")
     parser.add_argument("--workers", type=int, default=0, help="also measure the sampler in this many worker processes")
     parser.add_argument("--skip-tfrecords", action="store_true", help="measure the NumPy sampler only (no TensorFlow)")
     args = parser.parse_args(argv)
-    input_length, output_length, batch_size, augmentation = sampler_settings(args)
-    tracks = read_urmp(args.root, 22050)[:args.tracks]
-    sampler = StemSampler(tracks, input_length, output_length, batch_size, **augmentation)
+    input_length, output_length, batch_size, options = sampler_settings(args)
+    tracks = read_urmp(args.root, options.get("sample_rate", 22050))[:args.tracks]
+    sampler = StemSampler(tracks, input_length, output_length, batch_size, **options)
     what = f"batch {batch_size}, windows {input_length} / {output_length}, {len(tracks)} tracks in memory" + (
-        f", eq_db {augmentation['eq_db']:g}, repitch {augmentation['repitch_semitones']:g}" if augmentation else "")
+        f", eq_db {options['eq_db']:g}, repitch {options['repitch_semitones']:g}" if options else "")
     rate = examples_per_second(sampler, args.batches, batch_size)
     print(f"NumPy sampler: {rate:.0f} examples/s ({what})")
     if args.workers:

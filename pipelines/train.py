@@ -79,19 +79,14 @@ def numpy_batches(config, input_length, output_length):
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
-    workers = data_workers(training)
-    sample_rate = config["model"].get("sample_rate", 22050)
+    workers, options = data_workers(training), sampler_options(config)
+    sample_rate = options["sample_rate"]
     tracks = read_training_tracks(data["train"], sample_rate)
     fraction = data.get("validation_fraction", 0.05)  # 0: every piece trains (choose snapshots afterwards)
     train_tracks, validation_tracks = validation_split(tracks, fraction) if fraction else (tracks, [])
     if data.get("validation"):
         validation_tracks = read_training_tracks(data["validation"], sample_rate)
-    sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"],
-                          seed=training.get("seed", 0), remix_probability=data.get("remix_probability", 0.5),
-                          gain_db=stem_gain_range(data),
-                          eq_db=augmentation_amount(data, "eq_db"),
-                          repitch_semitones=augmentation_amount(data, "repitch_semitones"),
-                          sample_rate=sample_rate, progress=True)
+    sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"], progress=True, **options)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
     if workers:
@@ -99,6 +94,16 @@ def numpy_batches(config, input_length, output_length):
 
         sampler = ParallelBatches(sampler, workers)
     return sampler, validation_tracks, description
+
+
+def sampler_options(config):
+    """The :class:`data.sampler.StemSampler` keywords ``config`` asks for: seed, remixing, gains,
+    equaliser, repitching and sample rate; a one-line error for a bad value."""
+    data, training = config["data"], config["training"]
+    return {"seed": training.get("seed", 0), "remix_probability": data.get("remix_probability", 0.5),
+            "gain_db": stem_gain_range(data), "eq_db": augmentation_amount(data, "eq_db"),
+            "repitch_semitones": augmentation_amount(data, "repitch_semitones"),
+            "sample_rate": config["model"].get("sample_rate", 22050)}
 
 
 def data_workers(training):
