@@ -13,7 +13,7 @@ import numpy as np
 
 from audio.architectures import build_separator, describe
 from audio.backend import keras
-from audio.losses import LOSSES, build_loss
+from audio.losses import LOSSES, WEIGHTED_LOSSES, build_loss
 from audio.waveunet import WaveUNet
 from pipelines.train import load_config
 
@@ -27,7 +27,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
-    parser.add_argument("--loss", default="mse", choices=(*LOSSES, "mse+stft"))
+    parser.add_argument("--loss", default="mse", choices=(*LOSSES, *WEIGHTED_LOSSES))
     args = parser.parse_args(argv)
     keras.mixed_precision.set_global_policy(args.precision)
     if args.config:

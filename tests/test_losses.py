@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from audio.backend import keras
-from audio.losses import WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance, stem_balanced_mse
+from audio.losses import MseAndBalancedLoss, WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance, stem_balanced_mse
 from common.errors import ConfigError
 
 SR = 22050
@@ -75,3 +75,18 @@ def test_the_balanced_loss_weighs_a_quiet_stems_error_by_its_own_energy():
     assert balanced[0] > 5 * balanced[1]
     assert float(stem_balanced_mse(targets, targets)[0]) == 0.0
     assert np.isfinite(float(stem_balanced_mse(np.zeros_like(targets), targets)[0]))
+
+
+def test_mse_plus_a_share_of_the_balanced_loss_adds_the_two_terms_and_round_trips():
+    targets = stems()
+    estimates = targets[:, [0, 0, 2]]  # the second tone's stem holds the first tone
+    mse = np.mean(np.square(targets - estimates), axis=(1, 2, 3))
+    balanced = np.asarray(stem_balanced_mse(targets, estimates))
+    loss = build_loss({"loss": "mse+balanced", "balanced_weight": 0.5})
+    assert float(loss(targets, estimates)) == pytest.approx(float(np.mean(mse + 0.5 * balanced)), rel=1e-4)
+    assert float(build_loss({"loss": "mse+balanced", "balanced_weight": 0})(targets, estimates)) == pytest.approx(
+        float(np.mean(mse)), rel=1e-4)
+    assert MseAndBalancedLoss.from_config(loss.get_config()).balanced_weight == 0.5
+    assert build_loss({"loss": "mse+balanced"}).balanced_weight == 0.25
+    with pytest.raises(ConfigError, match="training.balanced_weight must be a number >= 0, got -1"):
+        build_loss({"loss": "mse+balanced", "balanced_weight": -1})
