@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from audio.backend import keras
-from audio.losses import MseAndBalancedLoss, WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance, stem_balanced_mse
+from audio.losses import (MseAndBalancedLoss, WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance,
+                          stem_balanced_mse)
 from common.errors import ConfigError
 
 SR = 22050
