@@ -1,12 +1,12 @@
-"""Input pipeline speed at the original Wave-U-Net's windows (input 147443, output 16389, K=13, 22.05 kHz).
+"""Input pipeline speed, at the original Wave-U-Net's windows (input 147443, output 16389, K=13, 22.05 kHz) or a config's.
 
     python benchmarks/input_speed.py [--root .cache/datasets/synth_test] [--tracks 8] [--batches 20]
     python benchmarks/input_speed.py --config configs/gpu.yaml --workers 7 --skip-tfrecords
 
 Measures examples/s of the NumPy sampler (``data.sampler``) and of tf.data reading TFRecords
 (``data.tfrecords.TFRecordBatches``, what training reads; written first to a temporary folder), batch 16, on this machine.
-With ``--config``, the sampler builds that config's batches (its model's windows, batch size,
-equaliser and repitching); with ``--workers N`` it is measured again in N worker processes
+With ``--config``, both read that config's windows and batch size, and the sampler also applies its
+equaliser and repitching; with ``--workers N`` it is measured again in N worker processes
 (``data.batch_workers``), as ``training.data_workers`` runs it: whether the CPUs can feed a GPU.
 """
 import argparse
@@ -40,7 +40,7 @@ def sampler_settings(args):
     return (*window_lengths(config["model"]), config["training"]["batch_size"], sampler_options(config))
 
 
-def main(argv=None):
+def get_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(".cache/datasets/synth_test"))
     parser.add_argument("--tracks", type=int, default=8)
@@ -50,7 +50,11 @@ def main(argv=None):
                         help="build this training config's batches (windows, batch size, gains, augmentation)")
     parser.add_argument("--workers", type=int, default=0, help="also measure the sampler in this many worker processes")
     parser.add_argument("--skip-tfrecords", action="store_true", help="measure the NumPy sampler only (no TensorFlow)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
     input_length, output_length, batch_size, options = sampler_settings(args)
     tracks = read_urmp(args.root, options.get("sample_rate", 22050))[:args.tracks]
     sampler = StemSampler(tracks, input_length, output_length, batch_size, **options)
@@ -66,21 +70,22 @@ def main(argv=None):
             workers.close()
         print(f"NumPy sampler in {args.workers} worker processes: {rate:.0f} examples/s")
     if not args.skip_tfrecords:
-        tfrecords_speed(tracks, args)
+        tfrecords_speed(tracks, input_length, output_length, batch_size, args.batches)
 
 
-def tfrecords_speed(tracks, args):
-    """Write the tracks as TFRecords in a temporary folder, then time tf.data reading them."""
+def tfrecords_speed(tracks, input_length, output_length, batch_size, nb_batches):
+    """Write the tracks as TFRecords in a temporary folder, then time tf.data reading batches of those windows."""
     from data.tfrecords import TFRecordBatches, write_tfrecords
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        count = write_tfrecords(tracks, tmp, segment_length=3 * INPUT, context=(INPUT - OUTPUT) // 2, nb_shards=4,
-                                progress=False)
+        count = write_tfrecords(tracks, tmp, segment_length=3 * input_length,
+                                context=(input_length - output_length) // 2, nb_shards=4, progress=False)
         print(f"TFRecords: {count} records written in {time.perf_counter() - start:.1f} s")
-        batches = TFRecordBatches(Path(tmp) / "*.tfrecord.gz", INPUT, OUTPUT, args.batch_size)
-        rate = examples_per_second(batches, args.batches, args.batch_size)
-        print(f"tf.data from TFRecords (crops, remix augmentation, prefetch, as NumPy for training): {rate:.0f} examples/s")
+        batches = TFRecordBatches(Path(tmp) / "*.tfrecord.gz", input_length, output_length, batch_size)
+        rate = examples_per_second(batches, nb_batches, batch_size)
+        print(f"tf.data from TFRecords (batch {batch_size}, windows {input_length} / {output_length}; crops, remix "
+              f"augmentation, prefetch, as NumPy for training): {rate:.0f} examples/s")
 
 
 if __name__ == "__main__":
