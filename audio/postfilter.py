@@ -11,7 +11,10 @@ With an :class:`NmfBlend`, each instrument's source model is first mixed with su
 estimate of it from the same block (``audio.nmf``: dictionaries learned from recorded notes), so
 the filter hears two separators: the network where it is sure, NMF's templates where it is not.
 
-All arrays are float32 ``(nb_channels, nb_samples)`` at one rate; the stems are mono.
+The separator's stems are mono; the filter's are not: each channel of the mixture is shared out
+with the same masks, so a stereo mixture gives stereo stems that keep each instrument where the
+mixture has it, and whose downmix is the mono filter's result. All arrays are float32
+``(nb_channels, nb_samples)`` at one rate.
 """
 import os
 from collections import deque
@@ -72,11 +75,11 @@ class NmfBlend:
 
 
 def wiener_postfilter(mixture, stems, sample_rate, iterations=0, blend=None):
-    """Stems re-estimated from the (downmixed) mixture.
+    """Stems re-estimated from the mixture, with its channels.
 
     Args:
         mixture: ``(nb_channels, nb_samples)``.
-        stems: ``{code: (1, nb_samples)}`` from the separator.
+        stems: ``{code: (1, nb_samples)}`` from the separator: the source models, for every channel.
         sample_rate: Hz, of both.
         iterations: EM refinements after the soft masks. 0 (soft masks only) by default: on the
             real URMP excerpts one EM pass on the mono mix cut whole-track SDR by 2-6 dB per stem,
@@ -84,27 +87,28 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0, blend=None):
         blend: an :class:`NmfBlend` to mix into the stems first, or None.
 
     Returns:
-        ``{code: (1, nb_samples)}`` float32, the same codes.
+        ``{code: (nb_channels, nb_samples)}`` float32, the same codes; with fewer than two codes,
+        ``stems`` as they are (one source takes the whole mixture: nothing to share out).
     """
     import norbert
 
     codes = list(stems)
-    if len(codes) < 2:  # one source explains the whole mixture: nothing to share out
+    if len(codes) < 2:
         return stems
     if blend is not None:
         stems = blend(mixture, stems, sample_rate)
-    nb_samples = mixture.shape[1]
+    nb_channels, nb_samples = mixture.shape
     block = int(BLOCK_S * sample_rate)
-    mono = mixture.mean(axis=0)
-    out = {code: np.zeros((1, nb_samples), np.float32) for code in codes}
+    out = {code: np.zeros((nb_channels, nb_samples), np.float32) for code in codes}
     for start in range(0, nb_samples, block):
         stop = min(nb_samples, start + block)
-        mix_spec = spectrogram(mono[start:stop], sample_rate)  # (nb_bins, nb_frames)
+        mix_spec = spectrogram(mixture[:, start:stop], sample_rate)  # (nb_channels, nb_bins, nb_frames)
         models = np.stack([np.abs(spectrogram(stems[c][0, start:stop], sample_rate)) ** 2 for c in codes], axis=-1)
-        filtered = norbert.wiener(models.transpose(1, 0, 2)[:, :, None, :], mix_spec.T[:, :, None],
-                                  iterations=iterations)  # (nb_frames, nb_bins, 1, nb_sources)
+        filtered = norbert.wiener(models.transpose(1, 0, 2)[:, :, None, :], mix_spec.transpose(2, 1, 0),
+                                  iterations=iterations)  # (nb_frames, nb_bins, nb_channels, nb_sources)
         for index, code in enumerate(codes):
-            out[code][0, start:stop] = inverse(filtered[:, :, 0, index].T, sample_rate, stop - start)
+            for channel in range(nb_channels):
+                out[code][channel, start:stop] = inverse(filtered[:, :, channel, index].T, sample_rate, stop - start)
     return out
 
 
@@ -116,7 +120,7 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
     blocks are in memory.
 
     Args:
-        mixture_path: the mixture (any channels).
+        mixture_path: the mixture (any channels: the filtered stems get as many).
         stem_paths: ``{code: path}`` of mono stems as long as the mixture, at its rate.
         blend: an :class:`NmfBlend` for every block, or None.
     """
@@ -126,9 +130,10 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
     workers = workers or len(os.sched_getaffinity(0))
     with soundfile.SoundFile(mixture_path) as mixture_file:
         sample_rate, block = mixture_file.samplerate, int(BLOCK_S * mixture_file.samplerate)
+        nb_channels = mixture_file.channels
         readers = {code: soundfile.SoundFile(stem_paths[code]) for code in codes}
         tmp_paths = {code: f"{stem_paths[code]}.wiener.tmp.wav" for code in codes}
-        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, 1, subtype="FLOAT") for code in codes}
+        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, nb_channels, subtype="FLOAT") for code in codes}
 
         def write(filtered):
             for code, audio in filtered.result().items():

@@ -25,6 +25,22 @@ def test_wiener_postfilter_reduces_leakage_and_the_stems_add_up_to_the_mixture()
     np.testing.assert_allclose((filtered["vc"] + filtered["vn"])[0, middle], mixture[0, middle], atol=1e-3)
 
 
+def test_a_stereo_mixture_gives_stereo_stems_that_keep_each_instrument_where_it_was():
+    low, high = sines()
+    mixture = np.stack([low + 0.2 * high, 0.2 * low + high])  # the cello on the left, the violin on the right
+    leaky = {"vc": (low + 0.3 * high)[None], "vn": (high + 0.3 * low)[None]}
+    stereo = wiener_postfilter(mixture, leaky, SR)
+    mono = wiener_postfilter(mixture.mean(axis=0, keepdims=True), leaky, SR)
+    middle = slice(SR // 2, -SR // 2)
+    assert stereo["vc"].shape == stereo["vn"].shape == mixture.shape
+    np.testing.assert_allclose((stereo["vc"] + stereo["vn"])[:, middle], mixture[:, middle], atol=1e-3)
+    for code in ("vc", "vn"):  # the downmix is the mono filter's stem
+        np.testing.assert_allclose(stereo[code].mean(axis=0)[middle], mono[code][0, middle], atol=1e-4)
+    cello_left, cello_right = np.sum(stereo["vc"][:, middle] ** 2, axis=1)
+    violin_left, violin_right = np.sum(stereo["vn"][:, middle] ** 2, axis=1)
+    assert cello_left > 20 * cello_right and violin_right > 20 * violin_left  # 25x in the mixture
+
+
 def test_a_single_stem_is_left_as_it_is():
     stem = {"vn": np.ones((1, SR), np.float32)}
     assert wiener_postfilter(np.zeros((2, SR), np.float32), stem, SR) is stem
@@ -46,6 +62,22 @@ def test_separate_audio_applies_it_on_request(tmp_path, model_path):  # noqa: F8
     assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["postfilter"] is None
 
 
+def test_separate_audio_gives_stereo_stems_of_a_stereo_input_through_the_filter(tmp_path, model_path):  # noqa: F811
+    import soundfile
+
+    from audio.io import write_audio
+    from pipelines import separate_audio
+
+    t = np.arange(2 * 22050) / 22050
+    write_audio(tmp_path / "mix.wav", 0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]),
+                22050)
+    for flags, channels in (([], 2), (["--no-wiener"], 1)):
+        out = tmp_path / f"out{channels}"
+        assert separate_audio.main([str(tmp_path / "mix.wav"), "--instruments", "vn,vc", "--model", str(model_path),
+                                    "--out", str(out), *flags]) == 0
+        assert {soundfile.info(out / f"{code}.wav").channels for code in ("vn", "vc")} == {channels}
+
+
 def test_files_are_filtered_block_by_block_in_threads_as_in_memory(tmp_path, monkeypatch):
     import soundfile
 
@@ -64,7 +96,8 @@ def test_files_are_filtered_block_by_block_in_threads_as_in_memory(tmp_path, mon
         expected = np.concatenate([
             postfilter.wiener_postfilter(mixture[:, s:s + block], {c: v[:, s:s + block] for c, v in stems.items()},
                                          sample_rate)[code] for s in range(0, mixture.shape[1], block)], axis=1)
-        np.testing.assert_allclose(soundfile.read(tmp_path / f"{code}.wav", dtype="float32")[0], expected[0], atol=1e-6)
+        np.testing.assert_allclose(soundfile.read(tmp_path / f"{code}.wav", dtype="float32", always_2d=True)[0].T,
+                                   expected, atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fl.wav", "mix.wav", "vc.wav", "vn.wav"]
 
 
