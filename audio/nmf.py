@@ -26,8 +26,11 @@ def fft_size(sample_rate):
 
 
 def spectrogram(audio, sample_rate):
-    """Complex STFT ``(nb_bins, nb_frames)``: Hann window of :func:`fft_size`, 75% overlap."""
+    """Complex STFT ``(..., nb_bins, nb_frames)`` of ``(..., nb_samples)``: Hann window of :func:`fft_size`,
+    75% overlap. Audio shorter than one window (the last block of a long file) is zero-padded to one:
+    :func:`inverse` cuts it back."""
     n_fft = fft_size(sample_rate)
+    audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, max(0, n_fft - audio.shape[-1]))])
     return stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, boundary="zeros")[2]
 
 

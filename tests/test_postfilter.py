@@ -41,6 +41,22 @@ def test_a_stereo_mixture_gives_stereo_stems_that_keep_each_instrument_where_it_
     assert cello_left > 20 * cello_right and violin_right > 20 * violin_left  # 25x in the mixture
 
 
+def test_a_last_block_shorter_than_one_stft_window_is_filtered_too(monkeypatch):
+    from audio import postfilter
+    from audio.nmf import fft_size
+
+    monkeypatch.setattr(postfilter, "BLOCK_S", 0.5)
+    rng = np.random.default_rng(3)
+    nb_samples = SR // 2 + fft_size(SR) // 3  # a 0.5 s block, then a sliver (once a traceback from scipy)
+    mixture = rng.standard_normal((2, nb_samples)).astype(np.float32)
+    stems = {code: rng.standard_normal((1, nb_samples)).astype(np.float32) for code in ("vn", "vc")}
+    filtered = wiener_postfilter(mixture, stems, SR)
+    assert filtered["vn"].shape == mixture.shape
+    for channel in range(2):  # the stems add up to the mixture, the sliver included
+        assert sdr(mixture[channel], (filtered["vn"] + filtered["vc"])[channel]) > 40
+        assert sdr(mixture[channel, SR // 2:], (filtered["vn"] + filtered["vc"])[channel, SR // 2:]) > 40
+
+
 def test_a_single_stem_is_left_as_it_is():
     stem = {"vn": np.ones((1, SR), np.float32)}
     assert wiener_postfilter(np.zeros((2, SR), np.float32), stem, SR) is stem
