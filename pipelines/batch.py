@@ -268,7 +268,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
                                    "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
-        with tqdm(total=round(sum(i.seconds for i in items), 1), unit="s", desc="batch",
+        with tqdm(total=round(sum(i.seconds for i in items), 1), unit="s", unit_scale=True, desc="batch",
                   disable=not progress) as bar:
             for row in results.iter_rows():
                 seen.add(row["item"])

@@ -175,7 +175,7 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
             mixture_writer.write(block)
             yield block
 
-    with tqdm(total=round(duration, 2) if duration else None, unit="s", disable=not progress, desc="separating",
+    with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress, desc="separating",
               leave=False) as bar:
         if writers:
             window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))

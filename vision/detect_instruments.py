@@ -166,7 +166,7 @@ def _run(args):
         except AvsepError:
             durations[video] = 0.0
     names = relative_names(videos)
-    with tqdm(total=round(sum(durations.values()), 1), unit="s", desc="detecting") as bar:
+    with tqdm(total=round(sum(durations.values()), 1), unit="s", unit_scale=True, desc="detecting") as bar:
         for video in videos:
             target = output_path(args.out, names[video])
             started = time.monotonic()
