@@ -118,3 +118,26 @@ def test_videos_with_the_same_name_in_different_folders_keep_their_own_outputs(s
     assert (tmp_path / "out" / "cam2" / "take.presence.json").exists()
     table = capsys.readouterr().out
     assert "cam1/take.mp4" in table and "cam2/take.mp4" in table and "skipped" not in table
+
+
+def test_onnx_weights_run_and_name_our_instruments(tmp_path):
+    from vision.detector import Detector
+
+    weights = shared_file("models/yolov8n-oiv7-int8.onnx")  # Open Images V7, exported and quantised
+    detector = Detector(weights)
+    assert {"Violin": "vn", "Cello": "vc", "Trumpet": "tpt", "Flute": "fl"}.items() <= \
+        detector.describe()["classes_used"].items()
+    video = shared_file("data/video_real/mma_oboe-demo.mp4")
+    assert main([str(video), "--detector", str(weights), "--out", str(tmp_path)]) == 0
+    presence = json.loads((tmp_path / "mma_oboe-demo.presence.json").read_text())
+    assert len(presence["timeline"]["times"]) >= 14  # 15 s at 1 frame/s
+
+
+def test_weights_whose_runtime_is_missing_fail_in_one_line(monkeypatch, sine_video, tmp_path, capsys):
+    import sys
+
+    weights = shared_file("models/yolov8n-oiv7-int8.onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    assert main([str(sine_video), "--detector", str(weights), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "onnxruntime" in err and "not installed" in err

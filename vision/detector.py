@@ -9,6 +9,7 @@ The default is Open Images V7 (``yolov8m-oiv7.pt``), which ultralytics fetches o
 where there is a network; here nothing is fetched, and missing weights fail in one line.
 """
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,16 @@ class FrameEvidence:
     nb_others: np.ndarray
 
 
+@contextmanager
+def runtime_of(weights):
+    """A missing runtime of exported weights (onnxruntime, openvino, tensorrt...) as a one-line error."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        raise ConfigError(f"cannot run detector weights {weights}: they need the Python package {error.name}, "
+                          "which is not installed") from None
+
+
 class Detector:
     """Detect instruments in frames.
 
@@ -66,6 +77,11 @@ class Detector:
         self.weights, self.class_map_path = str(weights), class_map
         self.confidence, self.batch_size = confidence, batch_size
         self.model = load_yolo(weights)
+        with runtime_of(self.weights):  # exported weights load theirs when first used, here
+            self._set_up(class_map, imgsz, max_imgsz, threads)
+
+    def _set_up(self, class_map, imgsz, max_imgsz, threads):
+        """Sizes, threads, the classes of ours and of players, and a warm-up call on a blank frame."""
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.threads = threads or available
         self.imgsz = imgsz or self.model.overrides.get("imgsz") or 640
