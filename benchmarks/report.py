@@ -16,7 +16,8 @@
    "masknet-unconditioned": the other network, STFT masks, and its twin), and the conditioned one
    with presence detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
-   peer's published outputs.
+   peer's published outputs; then on the same excerpts with an instrument outside the vocabulary
+   added 6 dB under the ensemble (``benchmarks/accompaniment.py``; its clips made first if absent).
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
    both, on real videos, the real excerpts and the drawn videos (``benchmarks/presence_quality.py``).
 4. Speed and memory of separation, detection and presence from both senses, training throughput,
@@ -58,6 +59,9 @@ WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 fi
 # The network ablation: STFT masks (audio/masknet.py) instead of the Wave-U-Net, and its unconditioned twin
 MASKNET_MODEL, MASKNET_UNCONDITIONED = MODELS_DIR / "masknet_film.keras", MODELS_DIR / "masknet_unconditioned.keras"
 NMF_BLEND = 0.25  # NMF's share of the Wiener filter's source models in the --nmf-blend rows
+ACCOMPANIMENT = WORK / "accompaniment"  # clips of instruments outside the vocabulary, test-split scores
+ACCOMPANIMENT_COMMAND = [sys.executable, "-m", "data.accompaniment", "--out", str(ACCOMPANIMENT), "--clips", "8",
+                         "--split", "test", "--seconds", "30", "--sample-rate", "44100", "--workers", "2"]
 
 
 def machine():
@@ -158,6 +162,22 @@ def detection_table(rows):
     return "\n".join(lines)
 
 
+def accompaniment_section(references):
+    """The real excerpts again, with a clip of an instrument outside the vocabulary added (the first table)."""
+    if not ACCOMPANIMENT.exists():
+        shell(ACCOMPANIMENT_COMMAND)
+    command = [sys.executable, "benchmarks/accompaniment.py", "--references", str(references), "--accompaniment",
+               str(ACCOMPANIMENT), "--residual", "--out", str(WORK / "accompaniment-urmp")]
+    tables = "\n".join(line for line in shell(command).splitlines() if line.startswith("|"))
+    first_table = tables.split("\n| system |")[0]
+    clips = ", ".join(clip["instrument"] for clip in json.loads((ACCOMPANIMENT / "meta.json").read_text()))
+    return ("### With an instrument outside the vocabulary\n\nThe real excerpts again, each with a clip of an instrument "
+            f"that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`; piece i takes clip i of: "
+            f"{clips}); the references stay our instruments' stems. 'wiener-residual' gives the Wiener filter one "
+            "more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
+            f"--references ... --accompaniment {ACCOMPANIMENT.relative_to(ROOT)} --residual`).\n\n{first_table}\n")
+
+
 def model_card_lines():
     lines = []
     for path in sorted(MODELS_DIR.glob("*.json")):
@@ -210,7 +230,7 @@ def main(argv=None):
         text, _ = quality_section("Real URMP excerpts", references, systems,
                                   "Three 10 s excerpts at 48 kHz (12 Spring vn+vc, 20 Pavane tpt+vn+vc, 35 Rondeau "
                                   "vn+va+db); 'peer' is the published conditioned U-Net. Never trained on.")
-        sections.append(text)
+        sections += [text, accompaniment_section(references)]
     else:
         sections.append(f"Real URMP excerpts: {URMP_EXCERPTS} is absent on this machine; not measured.\n")
 
