@@ -65,7 +65,8 @@ def iter_separate(model, mixture, presence, batch_size=8, progress=False):
     starts = window_starts(nb_samples, model.output_length)
     presences = presence_per_window(presence, starts, model.output_length, sample_rate)
     emitted = 0  # samples of the track already yielded
-    with tqdm(total=round(nb_samples / sample_rate, 2), unit="s", unit_scale=True, disable=not progress, desc="separating") as bar:
+    with tqdm(total=round(nb_samples / sample_rate, 2), unit="s", unit_scale=True, disable=not progress,
+              desc="separating") as bar:
         for first in range(0, len(starts), batch_size):
             batch_starts = starts[first:first + batch_size]
             inputs = {

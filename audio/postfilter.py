@@ -133,7 +133,8 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
         nb_channels = mixture_file.channels
         readers = {code: soundfile.SoundFile(stem_paths[code]) for code in codes}
         tmp_paths = {code: f"{stem_paths[code]}.wiener.tmp.wav" for code in codes}
-        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, nb_channels, subtype="FLOAT") for code in codes}
+        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, nb_channels, subtype="FLOAT")
+                   for code in codes}
 
         def write(filtered):
             for code, audio in filtered.result().items():

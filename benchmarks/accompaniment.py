@@ -28,7 +28,8 @@ RESIDUAL = "residual"  # the extra source model's key: never one of our codes
 
 
 def accompanied(mixture, clip, level_db):
-    """``mixture + clip``, the clip ``(n,)`` cut or zero-padded to the mixture ``(T,)`` and scaled to ``level_db`` from it."""
+    """``mixture + clip``: the clip ``(n,)`` cut or zero-padded to the mixture ``(T,)``, its RMS put ``level_db``
+    from the mixture's."""
     clip = np.pad(clip, (0, max(0, len(mixture) - len(clip))))[:len(mixture)]
     gain = np.sqrt(np.mean(mixture ** 2) / (np.mean(clip ** 2) + 1e-12)) * 10 ** (level_db / 20)
     return (mixture + gain * clip).astype(np.float32)

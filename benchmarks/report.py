@@ -171,9 +171,9 @@ def accompaniment_section(references):
     tables = "\n".join(line for line in shell(command).splitlines() if line.startswith("|"))
     first_table = tables.split("\n| system |")[0]
     clips = ", ".join(clip["instrument"] for clip in json.loads((ACCOMPANIMENT / "meta.json").read_text()))
-    return ("### With an instrument outside the vocabulary\n\nThe real excerpts again, each with a clip of an instrument "
-            f"that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`; piece i takes clip i of: "
-            f"{clips}); the references stay our instruments' stems. 'wiener-residual' gives the Wiener filter one "
+    return ("### With an instrument outside the vocabulary\n\nThe real excerpts again, each with a clip of an "
+            "instrument that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`; piece i "
+            f"takes clip i of: {clips}); the references stay our instruments' stems. 'wiener-residual' gives the Wiener filter one "
             "more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
             f"--references ... --accompaniment {ACCOMPANIMENT.relative_to(ROOT)} --residual`).\n\n{first_table}\n")
 

@@ -175,8 +175,8 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
             mixture_writer.write(block)
             yield block
 
-    with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress, desc="separating",
-              leave=False) as bar:
+    with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress,
+              desc="separating", leave=False) as bar:
         if writers:
             window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
             for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices):

@@ -27,7 +27,8 @@ def test_an_accompaniment_lowers_every_systems_scores(tmp_path, model_path, caps
     assert accompaniment_main(["--references", str(references), "--accompaniment", str(clips), "--model",
                                str(model_path), "--level-db", "0", "--residual", "--out", str(out)]) == 0
     systems = json.loads((out / "scores" / "scores.json").read_text())["systems"]
-    assert set(systems) == {f"{c}-{s}" for c in ("clean", "accompanied") for s in ("plain", "wiener", "wiener-residual")}
+    names = ("plain", "wiener", "wiener-residual")
+    assert set(systems) == {f"{condition}-{name}" for condition in ("clean", "accompanied") for name in names}
     for system in ("plain", "wiener", "wiener-residual"):
         assert systems[f"accompanied-{system}"]["mean"]["SDR"] < systems[f"clean-{system}"]["mean"]["SDR"] - 1
 
