@@ -35,10 +35,11 @@ def spectrogram(audio, sample_rate):
 
 
 def inverse(spec, sample_rate, nb_samples):
-    """Back to ``(nb_samples,)`` float32 from a complex STFT."""
+    """Back to ``(..., nb_samples)`` float32 from a complex STFT ``(..., nb_bins, nb_frames)``."""
     n_fft = fft_size(sample_rate)
     audio = istft(spec, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, boundary=True)[1]
-    return np.pad(audio, (0, max(0, nb_samples - len(audio))))[:nb_samples].astype(np.float32)
+    audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, max(0, nb_samples - audio.shape[-1]))])
+    return audio[..., :nb_samples].astype(np.float32)
 
 
 def kl_nmf(magnitude, rank=None, iterations=100, templates=None, seed=0):

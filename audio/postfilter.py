@@ -107,8 +107,7 @@ def wiener_postfilter(mixture, stems, sample_rate, iterations=0, blend=None):
         filtered = norbert.wiener(models.transpose(1, 0, 2)[:, :, None, :], mix_spec.transpose(2, 1, 0),
                                   iterations=iterations)  # (nb_frames, nb_bins, nb_channels, nb_sources)
         for index, code in enumerate(codes):
-            for channel in range(nb_channels):
-                out[code][channel, start:stop] = inverse(filtered[:, :, channel, index].T, sample_rate, stop - start)
+            out[code][:, start:stop] = inverse(filtered[..., index].transpose(2, 1, 0), sample_rate, stop - start)
     return out
 
 

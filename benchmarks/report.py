@@ -173,8 +173,8 @@ def accompaniment_section(references):
     clips = ", ".join(clip["instrument"] for clip in json.loads((ACCOMPANIMENT / "meta.json").read_text()))
     return ("### With an instrument outside the vocabulary\n\nThe real excerpts again, each with a clip of an "
             "instrument that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`; piece i "
-            f"takes clip i of: {clips}); the references stay our instruments' stems. 'wiener-residual' gives the Wiener filter one "
-            "more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
+            f"takes clip i of: {clips}); the references stay our instruments' stems. 'wiener-residual' gives the "
+            "Wiener filter one more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
             f"--references ... --accompaniment {ACCOMPANIMENT.relative_to(ROOT)} --residual`).\n\n{first_table}\n")
 
 

@@ -9,7 +9,8 @@
    stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
    mixture (``OUT/mixture.flac``): memory does not grow with the length;
 3. optionally re-estimate the stems with a Wiener filter, 15 s blocks in threads (``audio.postfilter``;
-   the stems then take the mixture's channels: stereo in, stereo stems out), and write ``OUT/<code>.mp4`` (the original picture with that stem as sound);
+   the stems then take the mixture's channels: stereo in, stereo stems out), and write
+   ``OUT/<code>.mp4`` (the original picture with that stem as sound);
 4. write ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`) last, all in a
    staging folder published in one step (:mod:`pipelines.output_folder`).
 """
