@@ -7,8 +7,11 @@ random change of playback rate, :func:`repitched`; with ``eq_db``, a random equa
 :func:`random_equaliser`), the mix is their sum, and the presence labels follow the
 instruments kept. Stems outside the vocabulary (a MedleyDB piano, MUSDB's drums) are summed
 into one accompaniment per track that joins the mix (kept with the same probability, with its
-own gain) but has no target and no label. Batch ``step`` depends only on ``(seed, step)``, so a
-resumed run sees exactly the batches it would have seen.
+own gain) but has no target and no label. Clips of instruments outside the vocabulary
+(``accompaniment``: ``python -m data.accompaniment``'s piano, organ, voices...) join a share
+``accompaniment_probability`` of the mixes the same way, with no target, at ``accompaniment_db``
+relative to the ensemble: the players a real performance has beside ours. Batch ``step`` depends
+only on ``(seed, step)``, so a resumed run sees exactly the batches it would have seen.
 
 A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
 and ``targets`` ``(B, K, output_length, 1)``, float32, at the tracks' sample rate.
@@ -19,7 +22,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
+from audio.io import read_audio
 from fusion.instruments import CODES, NB_INSTRUMENTS, index_of
+
+
+SILENT_RMS = 1e-4  # -80 dBFS: a window this quiet sets no level
+
+
+def read_clips(paths, sample_rate, progress=False, desc="loading accompaniment"):
+    """Mono float32 arrays ``(nb_samples,)`` at ``sample_rate`` of the audio files at ``paths``."""
+    return [read_audio(path, sample_rate=sample_rate, nb_channels=1)[0][0]
+            for path in tqdm(paths, desc=desc, disable=not progress)]
 
 
 class StemSampler:
@@ -38,18 +51,27 @@ class StemSampler:
         repitch_semitones: largest shift of each kept stem's pitch and formants, in semitones, by
             playing it faster or slower (Demucs' "repitch"; its tempo changes with it); 0: none.
         sample_rate: the tracks' rate in Hz (places the equaliser's frequencies).
+        accompaniment: mono float32 clips ``(nb_samples,)`` at ``sample_rate`` of instruments outside
+            the vocabulary (:func:`read_clips`); those shorter than ``input_length`` are left out.
+        accompaniment_probability: chance an example gets a crop of one of them; 0: never (and
+            then the batches are exactly those of a sampler without clips).
+        accompaniment_db: ``(low, high)`` range of the clip's RMS level relative to the ensemble's in
+            the window, in dB (relative to its own level when the ensemble is silent there).
         progress: show a bar while the stems load (decoding and resampling run in threads, one
             per core: libsndfile and libsoxr release the GIL).
     """
 
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
                  gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, repitch_semitones=0.0,
-                 sample_rate=22050, progress=False):
+                 sample_rate=22050, accompaniment=(), accompaniment_probability=0.0, accompaniment_db=(-12.0, 0.0),
+                 progress=False):
         self.input_length, self.output_length = input_length, output_length
         self.context = (input_length - output_length) // 2
         self.batch_size, self.seed = batch_size, seed
         self.remix_probability, self.gain_db, self.keep_probability = remix_probability, gain_db, keep_probability
         self.eq_db, self.repitch_semitones, self.sample_rate = eq_db, repitch_semitones, sample_rate
+        self.clips = [clip for clip in accompaniment if len(clip) >= input_length]
+        self.accompaniment_probability, self.accompaniment_db = accompaniment_probability, accompaniment_db
         with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
             self.tracks = list(tqdm(pool.map(self._load, tracks), total=len(tracks), desc="loading stems",
                                     disable=not progress))
@@ -107,10 +129,23 @@ class StemSampler:
             mix += stem
             presence[index] = 1.0
             targets[index] = stem[self.context:self.context + self.output_length]
+        if self.clips and self.accompaniment_probability > 0 and rng.random() < self.accompaniment_probability:
+            mix += self._outsider(rng, mix)
         peak = np.abs(mix).max()
         if peak > 1.0:  # keep the mix in [-1, 1] like a recording
             mix, targets = mix / peak, targets / peak
         return mix, presence, targets
+
+    def _outsider(self, rng, ensemble):
+        """A random ``input_length`` crop of an accompaniment clip, at a random level re ``ensemble``."""
+        clip = self.clips[rng.integers(len(self.clips))]
+        start = int(rng.integers(0, len(clip) - self.input_length + 1))
+        crop = clip[start:start + self.input_length]
+        gain = 10 ** (rng.uniform(*self.accompaniment_db) / 20)
+        ensemble_rms, crop_rms = np.sqrt(np.mean(ensemble ** 2)), np.sqrt(np.mean(crop ** 2))
+        if ensemble_rms > SILENT_RMS and crop_rms > SILENT_RMS:
+            gain *= ensemble_rms / crop_rms
+        return crop * np.float32(gain)
 
     def batch(self, step):
         """Batch number ``step``: ``({"mix", "presence"}, targets)``."""

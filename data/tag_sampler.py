@@ -23,12 +23,9 @@ labels (B, K))`` float32 (features: ``audio.features.log_mel``).
 """
 import numpy as np
 from scipy.signal import fftconvolve
-from tqdm import tqdm
-
 from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
-from audio.io import read_audio
 from data.room import draw_room, room_impulses
-from data.sampler import StemSampler
+from data.sampler import StemSampler, read_clips
 from fusion.instruments import NB_INSTRUMENTS, index_of
 
 WINDOW_S = 3.0
@@ -44,16 +41,11 @@ def heard(targets, presence):
     return ((presence > 0) & (rms >= ABSOLUTE_FLOOR) & (rms >= loudest * 10 ** (RELATIVE_FLOOR_DB / 20))).astype(np.float32)
 
 
-def read_clips(paths, progress=False, desc="loading accompaniment"):
-    """Mono 16 kHz float32 arrays of the clips at ``paths``."""
-    return [read_audio(path, sample_rate=SAMPLE_RATE, nb_channels=1)[0][0]
-            for path in tqdm(paths, desc=desc, disable=not progress)]
-
-
 def read_phrases(phrases, progress=False):
     """``[(instrument index, mono 16 kHz float32 array)]`` of ``[(code, path)]`` (``data.samples.recorded_phrases``)."""
     return [(index_of(code), clip) for (code, _), clip in
-            zip(phrases, read_clips([path for _, path in phrases], progress=progress, desc="loading phrases"))]
+            zip(phrases, read_clips([path for _, path in phrases], SAMPLE_RATE, progress=progress,
+                                                      desc="loading phrases"))]
 
 
 def hall_impulses(rng, count=NB_HALLS):

@@ -5,7 +5,10 @@ it; ``--set training.steps=100`` overrides one value. ``data.train`` lists datas
 a path (layout detected) or ``{root: PATH, format: urmp|musdb|medleydb|bach10}``, read through the
 NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
 (``KERAS_BACKEND=jax``), and killing and re-running the same command resumes exactly;
-``data.validation`` folders, when given, are scored instead of the held-out scores. With
+``data.validation`` folders, when given, are scored instead of the held-out scores;
+``data.accompaniment`` folders of clips outside the vocabulary (``python -m data.accompaniment``)
+join ``data.accompaniment_probability`` of the mixes, with no target, at ``data.accompaniment_db``
+(``[low, high]`` dB re the ensemble; default ``[-12, 0]``). With
 ``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
 the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
 and validation reads the ``data.validation`` folders. ``--export MODEL.keras`` trains nothing: it
@@ -21,6 +24,7 @@ import yaml
 from common.cli import add_debug_flag, run_cli
 from common.errors import ConfigError
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 def merge(base, override):
     """``base`` updated by ``override``, recursively for nested mappings."""
@@ -68,6 +72,18 @@ def read_training_tracks(entries, sample_rate):
     return tracks
 
 
+def accompaniment_files(folders):
+    """Audio files under the folders, sorted; a folder without any is a one-line error."""
+    files = []
+    for folder in map(Path, folders):
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        if not found:
+            raise ConfigError(f"data.accompaniment: no audio files under {folder} "
+                              "(make them with python -m data.accompaniment)")
+        files += found
+    return files
+
+
 def numpy_batches(config, input_length, output_length):
     """``(StemSampler, validation tracks, description)`` from the ``data.train`` folders.
 
@@ -75,7 +91,7 @@ def numpy_batches(config, input_length, output_length):
     ``data.validation`` folders (e.g. renders with a SoundFont training never uses), those are
     scored instead, and the hash split still keeps its share out of training.
     """
-    from data.sampler import StemSampler
+    from data.sampler import StemSampler, read_clips
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
@@ -86,9 +102,13 @@ def numpy_batches(config, input_length, output_length):
     train_tracks, validation_tracks = validation_split(tracks, fraction) if fraction else (tracks, [])
     if data.get("validation"):
         validation_tracks = read_training_tracks(data["validation"], sample_rate)
-    sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"], progress=True, **options)
+    clips = read_clips(accompaniment_files(data.get("accompaniment", [])), sample_rate, progress=True)
+    sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"], progress=True,
+                          accompaniment=clips, **options)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
                    "validation_pieces": [t.name for t in validation_tracks]}
+    if sampler.clips:
+        description.update(accompaniment=data["accompaniment"], accompaniment_clips=len(sampler.clips))
     if workers:
         from data.batch_workers import ParallelBatches
 
@@ -98,11 +118,17 @@ def numpy_batches(config, input_length, output_length):
 
 def sampler_options(config):
     """The :class:`data.sampler.StemSampler` keywords ``config`` asks for: seed, remixing, gains,
-    equaliser, repitching and sample rate; a one-line error for a bad value."""
+    equaliser, repitching, accompaniment share and level, and sample rate; a one-line error for a
+    bad value."""
     data, training = config["data"], config["training"]
+    probability = augmentation_amount(data, "accompaniment_probability", 0.3 if data.get("accompaniment") else 0.0)
+    if probability > 1:
+        raise ConfigError(f"data.accompaniment_probability must be between 0 and 1, got {probability:g}")
     return {"seed": training.get("seed", 0), "remix_probability": data.get("remix_probability", 0.5),
             "gain_db": stem_gain_range(data), "eq_db": augmentation_amount(data, "eq_db"),
             "repitch_semitones": augmentation_amount(data, "repitch_semitones"),
+            "accompaniment_probability": probability,
+            "accompaniment_db": db_range(data, "accompaniment_db", (-12.0, 0.0)),
             "sample_rate": config["model"].get("sample_rate", 22050)}
 
 
@@ -114,9 +140,9 @@ def data_workers(training):
     return value
 
 
-def augmentation_amount(data, key):
-    """``data[key]`` (0 when absent) as a float, or a one-line error unless it is a number >= 0."""
-    value = data.get(key, 0.0)
+def augmentation_amount(data, key, default=0.0):
+    """``data[key]`` (``default`` when absent) as a float, or a one-line error unless it is a number >= 0."""
+    value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"data.{key} must be a number >= 0, got {value!r}")
     return float(value)
@@ -124,12 +150,17 @@ def augmentation_amount(data, key):
 
 def stem_gain_range(data):
     """``(low, high)`` dB of the random gain per training stem from ``data.gain_db``; default (-6, 3)."""
-    gain_db = data.get("gain_db", [-6.0, 3.0])
-    numbers = isinstance(gain_db, (list, tuple)) and len(gain_db) == 2 and all(
-        isinstance(value, (int, float)) and not isinstance(value, bool) for value in gain_db)
-    if not (numbers and gain_db[0] <= gain_db[1]):
-        raise ConfigError(f"data.gain_db must be [low, high] in dB with low <= high, got {gain_db!r}")
-    return float(gain_db[0]), float(gain_db[1])
+    return db_range(data, "gain_db", (-6.0, 3.0))
+
+
+def db_range(data, key, default):
+    """``data[key]`` (``default`` when absent) as ``(low, high)`` floats, or a one-line error."""
+    value = data.get(key, default)
+    numbers = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(number, (int, float)) and not isinstance(number, bool) for number in value)
+    if not (numbers and value[0] <= value[1]):
+        raise ConfigError(f"data.{key} must be [low, high] in dB with low <= high, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def tfrecord_batches(config, input_length, output_length):
@@ -138,7 +169,7 @@ def tfrecord_batches(config, input_length, output_length):
     Validation reads the folders of ``data.validation`` (none: no validation, no early stopping).
     Needs TensorFlow; works under the JAX backend too.
     """
-    for key in ("eq_db", "repitch_semitones"):
+    for key in ("eq_db", "repitch_semitones", "accompaniment"):
         if config["data"].get(key):
             raise ConfigError(f"data.{key} is applied by the NumPy sampler only: train from data.train folders, "
                               f"or drop data.{key}")

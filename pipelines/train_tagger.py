@@ -16,22 +16,7 @@ import numpy as np
 
 from common.cli import run_cli
 from common.errors import ConfigError
-from pipelines.train import add_run_arguments, load_run_config, read_training_tracks
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-
-
-def accompaniment_files(folders):
-    """Audio files under the folders, sorted; a folder without any is a one-line error."""
-    files = []
-    for folder in map(Path, folders):
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        if not found:
-            raise ConfigError(f"data.accompaniment: no audio files under {folder} "
-                              "(make them with python -m data.accompaniment)")
-        files += found
-    return files
-
+from pipelines.train import accompaniment_files, add_run_arguments, load_run_config, read_training_tracks
 
 def library_phrases(folder):
     """``[(code, path)]`` of the recorded phrases under ``folder``; a folder without any is a one-line error."""
@@ -45,7 +30,9 @@ def library_phrases(folder):
 
 def make_samplers(config):
     """``(training TagSampler, validation (features, labels), data description)``."""
-    from data.tag_sampler import TagSampler, read_clips, read_phrases
+    from audio.features import SAMPLE_RATE
+    from data.sampler import read_clips
+    from data.tag_sampler import TagSampler, read_phrases
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
@@ -58,10 +45,10 @@ def make_samplers(config):
     held_out_phrases = phrases[::10]
     train_phrases = [p for p in phrases if p not in held_out_phrases]
     probability = data.get("phrase_probability", 0.3 if phrases else 0.0)
-    sampler = TagSampler(train_tracks, read_clips(train_files, progress=True), training["batch_size"],
+    sampler = TagSampler(train_tracks, read_clips(train_files, SAMPLE_RATE, progress=True), training["batch_size"],
                          seed=training.get("seed", 0), phrases=read_phrases(train_phrases, progress=True),
                          phrase_probability=probability, progress=True)
-    validation_sampler = TagSampler(validation_tracks, read_clips(held_out), training["batch_size"], seed=10_000,
+    validation_sampler = TagSampler(validation_tracks, read_clips(held_out, SAMPLE_RATE), training["batch_size"], seed=10_000,
                                     phrases=read_phrases(held_out_phrases), phrase_probability=probability)
     batches = [validation_sampler.batch(step) for step in range(data.get("validation_batches", 24))]
     validation = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))

@@ -61,10 +61,11 @@ def test_a_player_resting_through_the_window_is_labelled_absent():
 
 
 def test_sampler_batches_are_labelled_deterministic_and_hold_nothing_of_ours_too(dataset):
-    from data.tag_sampler import read_clips
+    from audio.features import SAMPLE_RATE
+    from data.sampler import read_clips
 
     tracks = read_urmp(dataset, sample_rate=SAMPLE_RATE)
-    clips = read_clips(sorted((dataset / "accompaniment").glob("*.wav")))
+    clips = read_clips(sorted((dataset / "accompaniment").glob("*.wav")), SAMPLE_RATE)
     sampler = TagSampler(tracks, clips, batch_size=64, seed=3, nothing_probability=0.2)
     features, labels = sampler.batch(5)
     assert features.shape == (64, nb_frames(3 * SAMPLE_RATE), NB_MELS) and labels.shape == (64, 13)

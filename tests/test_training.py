@@ -171,10 +171,53 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
     bad_augmentation = args[:2] + ["--run", str(tmp_path / "gains")] + args[4:]
     for setting, message in [("data.gain_db=[3,-6]", "data.gain_db must be [low, high]"),
                              ("data.gain_db=[loud,3]", "data.gain_db must be [low, high]"),
-                             ("data.repitch_semitones=-2", "data.repitch_semitones must be a number >= 0")]:
+                             ("data.repitch_semitones=-2", "data.repitch_semitones must be a number >= 0"),
+                             ("data.accompaniment_probability=1.5", "accompaniment_probability must be between 0 and 1"),
+                             (f"data.accompaniment=[{tmp_path}]", "data.accompaniment: no audio files under")]:
         assert train_main(bad_augmentation + ["--set", setting]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "gains").exists()
+
+
+def outsider_clip(seconds=2.0, seed=3):
+    """A noisy organ-like chord, mono float32 at SR: an instrument outside the vocabulary."""
+    t = np.arange(int(seconds * SR)) / SR
+    noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
+    return (0.1 * (np.sin(2 * np.pi * 97 * t) + np.sin(2 * np.pi * 131 * t)) + noise).astype(np.float32)
+
+
+def test_accompaniment_clips_join_the_mix_without_a_target_at_the_asked_level(dataset):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    plain = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1)
+    never = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, accompaniment=[outsider_clip()])
+    np.testing.assert_array_equal(never.batch(3)[0]["mix"], plain.batch(3)[0]["mix"])
+    always = StemSampler(read_urmp(dataset), input_length, output_length, 6, seed=1, accompaniment=[outsider_clip()],
+                         accompaniment_probability=1.0, accompaniment_db=(-6.0, -6.0))
+    rng_plain, rng_always = np.random.default_rng(5), np.random.default_rng(5)
+    mix, presence, targets = plain.example(rng_plain)
+    mix_with, presence_with, targets_with = always.example(rng_always)
+    np.testing.assert_array_equal(presence_with, presence)
+    np.testing.assert_allclose(targets_with, targets, atol=1e-6)  # no peak above 1: nothing rescaled
+    outsider = mix_with - mix
+    ratio_db = 20 * np.log10(np.sqrt(np.mean(outsider ** 2)) / np.sqrt(np.mean(mix ** 2)))
+    assert ratio_db == pytest.approx(-6.0, abs=0.01)
+    clip = outsider_clip()  # the outsider is a crop of the clip
+    assert max(np.corrcoef(outsider, clip[start:start + input_length])[0, 1]
+               for start in range(len(clip) - input_length + 1)) > 0.9999
+
+
+def test_cli_trains_with_accompaniment_clips_and_says_so_in_the_card(dataset, tmp_path):
+    from audio.io import write_audio
+
+    write_audio(tmp_path / "clips" / "0001_organ.wav", outsider_clip(), SR)
+    write_audio(tmp_path / "clips" / "0002_short.wav", outsider_clip(0.01), SR)
+    run = tmp_path / "run"
+    sets = [f"data.train=[{dataset}]", "data.validation_fraction=0.25", "training.steps=2", "training.batch_size=2",
+            f"data.accompaniment=[{tmp_path / 'clips'}]", "data.accompaniment_db=[-9,-3]"]
+    sets += [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
+    assert train_main(["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]) == 0
+    card = json.loads((run / "model.json").read_text())
+    assert card["data"]["accompaniment_clips"] == 1  # the clip shorter than a window is left out
 
 
 def test_the_stem_gain_range_scales_every_target(dataset):
