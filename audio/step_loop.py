@@ -157,7 +157,9 @@ def run_steps(model, sampler, run_dir, state, training, log, validate=None, max_
     deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
     last_step = training["steps"] if max_steps is None else min(training["steps"], state["step"] + max_steps)
     batches, losses = Prefetcher(sampler, state["step"]), []
-    bar = tqdm(total=last_step, initial=state["step"], unit="step", disable=not progress, desc=desc)
+    # time-boxed: the deadline, not the configured steps, ends the run, so the bar counts minutes left
+    bar = tqdm(total=None if deadline else last_step, initial=state["step"], unit="step", disable=not progress,
+               desc=desc)
     if validate and state["step"] == 0 and training.get("init_from"):
         validate(state)  # where fine-tuning starts
     started = clock = time.monotonic()
@@ -174,7 +176,8 @@ def run_steps(model, sampler, run_dir, state, training, log, validate=None, max_
         if step % training["log_every"] == 0 or step == last_step:
             elapsed = time.monotonic() - started
             log.scalars(step, {"loss": float(np.mean(losses)), "examples_per_s": len(losses) * sampler.batch_size / elapsed})
-            bar.set_postfix(loss=f"{np.mean(losses):.3g}")
+            bar.set_postfix(loss=f"{np.mean(losses):.3g}",
+                            **({"minutes_left": f"{(deadline - time.monotonic()) / 60:.0f}"} if deadline else {}))
             losses, started = [], time.monotonic()
         if on_step:
             on_step(step, inputs)

@@ -398,10 +398,12 @@ def test_the_workers_close_with_large_batches_still_in_flight(dataset):
     assert not closing.is_alive()
 
 
-def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path):
+def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path, capsys):
     settings = config(steps=10 ** 6, snapshot_every=50, checkpoint_every=10 ** 5, log_every=10)
-    state = train(settings, tmp_path, sampler_for(dataset), max_minutes=0.15, progress=False)
+    state = train(settings, tmp_path, sampler_for(dataset), max_minutes=0.15, progress=True)
     assert 50 <= state["step"] < 10 ** 6
+    bar = capsys.readouterr().err  # counts minutes left, not a million steps
+    assert "minutes_left=0" in bar and "/1000000" not in bar
     assert json.loads((tmp_path / "state.json").read_text())["step"] == state["step"]
     assert (tmp_path / "checkpoint.keras").exists() and (tmp_path / "model.keras").exists()
     snapshot = load_separator(tmp_path / "snapshots" / "step000050.keras")
