@@ -57,7 +57,7 @@ def _pyplot():
 
 
 def spectrogram_db(path):
-    """``(times_s, freqs_hz, level_db (nb_freqs, nb_times))`` of a sound file (channels averaged) up to
+    """``(duration_s, freqs_hz, level_db (nb_freqs, nb_times))`` of a sound file (channels averaged) up to
     :data:`SPECTROGRAM_TOP_HZ`, from at most :data:`SPECTROGRAM_COLUMNS` evenly spaced frames read by
     seeking, so cost and memory stay the same whatever the length."""
     with soundfile.SoundFile(path) as sound:
@@ -73,7 +73,7 @@ def spectrogram_db(path):
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     keep = freqs <= SPECTROGRAM_TOP_HZ
     level = 20 * np.log10(np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1))[:, keep].T + 1e-10)
-    return (starts + n_fft / 2) / sample_rate, freqs[keep], level
+    return nb_samples / sample_rate, freqs[keep], level
 
 
 def spectrogram_pictures(files):
@@ -82,10 +82,11 @@ def spectrogram_pictures(files):
     spectra = {name: spectrogram_db(path) for name, path in files.items()}
     top = max(level.max() for _, _, level in spectra.values())
     pictures = {}
-    for name, (times, freqs, level) in spectra.items():
+    for name, (duration, freqs, level) in spectra.items():
         figure, axis = plt.subplots(figsize=(10, 2.4))
         image = axis.imshow(level, origin="lower", aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB, vmax=top,
-                            extent=(times[0], times[-1], freqs[0] / 1000, freqs[-1] / 1000), interpolation="nearest")
+                            extent=(0, max(duration, 1e-3), freqs[0] / 1000, freqs[-1] / 1000),
+                            interpolation="nearest")
         axis.set_ylabel("kHz")
         axis.set_xlabel("s")
         axis.set_title(name)

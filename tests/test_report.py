@@ -3,6 +3,7 @@ import base64
 import io
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -109,3 +110,13 @@ def test_evaluation_writes_a_report_with_scores_and_violins(tmp_path):
                           "--out", str(tmp_path / "eval")]) == 0
     page = (tmp_path / "eval" / "report.html").read_text()
     assert "<td>ours</td>" in page and 'alt="violin plots' in page and "data:image/png;base64," in page
+
+
+def test_spectrograms_of_a_sound_shorter_than_one_window_draw_without_warnings(tmp_path):
+    write_audio(tmp_path / "tiny.wav", np.full(200, 0.1, np.float32), 44100)  # 4.5 ms, under one 2048 window
+    duration, _, level = report.spectrogram_db(tmp_path / "tiny.wav")
+    assert duration == pytest.approx(200 / 44100) and level.shape[1] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pictures = report.spectrogram_pictures({"tiny": tmp_path / "tiny.wav"})
+    assert pictures["tiny"].startswith("data:image/png;base64,")
