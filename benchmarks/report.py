@@ -59,9 +59,12 @@ WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 fi
 # The network ablation: STFT masks (audio/masknet.py) instead of the Wave-U-Net, and its unconditioned twin
 MASKNET_MODEL, MASKNET_UNCONDITIONED = MODELS_DIR / "masknet_film.keras", MODELS_DIR / "masknet_unconditioned.keras"
 NMF_BLEND = 0.25  # NMF's share of the Wiener filter's source models in the --nmf-blend rows
-ACCOMPANIMENT = WORK / "accompaniment"  # clips of instruments outside the vocabulary, test-split scores
+# clips of instruments outside the vocabulary: test-split scores, a SoundFont training never uses (its clips
+# come from FluidR3 and MuseScore General: configs/accompaniment.yaml)
+ACCOMPANIMENT = WORK / "accompaniment-timgm6mb"
 ACCOMPANIMENT_COMMAND = [sys.executable, "-m", "data.accompaniment", "--out", str(ACCOMPANIMENT), "--clips", "8",
-                         "--split", "test", "--seconds", "30", "--sample-rate", "44100", "--workers", "2"]
+                         "--split", "test", "--seconds", "30", "--sample-rate", "44100", "--workers", "2",
+                         "--soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2"]
 
 
 def machine():
@@ -172,7 +175,8 @@ def accompaniment_section(references):
     first_table = tables.split("\n| system |")[0]
     clips = ", ".join(clip["instrument"] for clip in json.loads((ACCOMPANIMENT / "meta.json").read_text()))
     return ("### With an instrument outside the vocabulary\n\nThe real excerpts again, each with a clip of an "
-            "instrument that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`; piece i "
+            "instrument that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`, TimGM6mb: "
+            "a SoundFont training never uses; piece i "
             f"takes clip i of: {clips}); the references stay our instruments' stems. 'wiener-residual' gives the "
             "Wiener filter one more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
             f"--references ... --accompaniment {ACCOMPANIMENT.relative_to(ROOT)} --residual`).\n\n{first_table}\n")
