@@ -2,11 +2,11 @@
 
 Real performances come with a piano, a guitar, an organ or singers beside our instruments (and
 sometimes nothing of ours at all). A model that must say *which of our 13 instruments play*
-(``audio.tagger``) has to hear those and answer "none of ours"; a separator has to leave them out
-of our stems (``data.accompaniment`` in its config: :class:`data.sampler.StemSampler`). Each clip takes an excerpt of a
-score from the same corpus as ``data.synth``, performs all its parts (humanised the same way)
-on one General MIDI program outside the vocabulary, through a SoundFont, and places it in a
-room. Writes::
+(``audio.tagger``) has to hear those and answer "none of ours"; a separator has to leave them
+out of our stems (``data.accompaniment`` in its config: :class:`data.sampler.StemSampler`). Each
+clip takes an excerpt of a score from the same corpus as ``data.synth``, performs all its parts
+(humanised the same way) on one General MIDI program outside the vocabulary, through a
+SoundFont, and places it in a room. Writes::
 
     DIR/NNNN_<program>.wav   mono float32 at --sample-rate, peak 0.5
     DIR/meta.json            one entry per clip: score, program, SoundFont, room

@@ -23,6 +23,7 @@ labels (B, K))`` float32 (features: ``audio.features.log_mel``).
 """
 import numpy as np
 from scipy.signal import fftconvolve
+
 from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
 from data.room import draw_room, room_impulses
 from data.sampler import StemSampler, read_clips
@@ -45,7 +46,7 @@ def read_phrases(phrases, progress=False):
     """``[(instrument index, mono 16 kHz float32 array)]`` of ``[(code, path)]`` (``data.samples.recorded_phrases``)."""
     return [(index_of(code), clip) for (code, _), clip in
             zip(phrases, read_clips([path for _, path in phrases], SAMPLE_RATE, progress=progress,
-                                                      desc="loading phrases"))]
+                                    desc="loading phrases"))]
 
 
 def hall_impulses(rng, count=NB_HALLS):

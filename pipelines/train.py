@@ -26,6 +26,7 @@ from common.errors import ConfigError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
+
 def merge(base, override):
     """``base`` updated by ``override``, recursively for nested mappings."""
     merged = dict(base)
