@@ -178,7 +178,8 @@ def accompaniment_section(references):
             "instrument that is not ours added 6 dB under the ensemble (`python -m data.accompaniment`, TimGM6mb: "
             "a SoundFont training never uses; piece i "
             f"takes clip i of: {clips}); the references stay our instruments' stems. 'wiener-residual' gives the "
-            "Wiener filter one more source model, the mixture minus the network's stems (`python benchmarks/accompaniment.py "
+            "Wiener filter one more source model, the mixture minus the network's stems "
+            "(`python benchmarks/accompaniment.py "
             f"--references ... --accompaniment {ACCOMPANIMENT.relative_to(ROOT)} --residual`).\n\n{first_table}\n")
 
 

@@ -35,6 +35,13 @@ def read_clips(paths, sample_rate, progress=False, desc="loading accompaniment")
             for path in tqdm(paths, desc=desc, disable=not progress)]
 
 
+def random_crop(rng, clips, length):
+    """``length`` samples from a random place of a random one of ``clips`` (each at least ``length`` long)."""
+    clip = clips[rng.integers(len(clips))]
+    start = int(rng.integers(0, len(clip) - length + 1))
+    return clip[start:start + length]
+
+
 class StemSampler:
     """Random crops and remixes of in-memory stems.
 
@@ -138,9 +145,7 @@ class StemSampler:
 
     def _outsider(self, rng, ensemble):
         """A random ``input_length`` crop of an accompaniment clip, at a random level re ``ensemble``."""
-        clip = self.clips[rng.integers(len(self.clips))]
-        start = int(rng.integers(0, len(clip) - self.input_length + 1))
-        crop = clip[start:start + self.input_length]
+        crop = random_crop(rng, self.clips, self.input_length)
         gain = 10 ** (rng.uniform(*self.accompaniment_db) / 20)
         ensemble_rms, crop_rms = np.sqrt(np.mean(ensemble ** 2)), np.sqrt(np.mean(crop ** 2))
         if ensemble_rms > SILENT_RMS and crop_rms > SILENT_RMS:

@@ -26,7 +26,7 @@ from scipy.signal import fftconvolve
 
 from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
 from data.room import draw_room, room_impulses
-from data.sampler import StemSampler, read_clips
+from data.sampler import StemSampler, random_crop, read_clips
 from fusion.instruments import NB_INSTRUMENTS, index_of
 
 WINDOW_S = 3.0
@@ -76,11 +76,6 @@ class TagSampler:
         self.phrases, self.phrase_probability = list(phrases), phrase_probability
         self.halls = hall_impulses(np.random.default_rng([seed, 1])) if self.phrases else []
 
-    def _clip(self, rng):
-        clip = self.clips[rng.integers(len(self.clips))]
-        start = rng.integers(0, len(clip) - self.length + 1)
-        return clip[start:start + self.length]
-
     def _phrase(self, rng):
         """``(instrument index, (length,) window)``: a recorded phrase, most often in a hall, somewhere in the window."""
         index, audio = self.phrases[rng.integers(len(self.phrases))]
@@ -112,7 +107,10 @@ class TagSampler:
     def example(self, rng):
         """``(mix (length,), labels (K,))``."""
         if rng.random() < self.nothing_probability:
-            mix = self._clip(rng).copy() if self.clips and rng.random() < 0.8 else np.zeros(self.length, np.float32)
+            if self.clips and rng.random() < 0.8:
+                mix = random_crop(rng, self.clips, self.length).copy()
+            else:
+                mix = np.zeros(self.length, np.float32)
             labels = np.zeros(NB_INSTRUMENTS, dtype=np.float32)
         else:
             mix, presence, targets = self.ensembles.example(rng)
@@ -120,7 +118,7 @@ class TagSampler:
                 mix, presence, targets = self._with_phrase(rng, mix, presence, targets)
             labels = heard(targets, presence)
             if self.clips and rng.random() < self.accompaniment_probability:
-                other = self._clip(rng)
+                other = random_crop(rng, self.clips, self.length)
                 gain = np.sqrt(np.mean(mix ** 2) / (np.mean(other ** 2) + 1e-12)) * 10 ** (rng.uniform(-12, 3) / 20)
                 mix = mix + other * np.float32(gain)
         if rng.random() < 0.5:

@@ -18,6 +18,7 @@ from common.cli import run_cli
 from common.errors import ConfigError
 from pipelines.train import accompaniment_files, add_run_arguments, load_run_config, read_training_tracks
 
+
 def library_phrases(folder):
     """``[(code, path)]`` of the recorded phrases under ``folder``; a folder without any is a one-line error."""
     from data.samples import recorded_phrases
@@ -48,8 +49,8 @@ def make_samplers(config):
     sampler = TagSampler(train_tracks, read_clips(train_files, SAMPLE_RATE, progress=True), training["batch_size"],
                          seed=training.get("seed", 0), phrases=read_phrases(train_phrases, progress=True),
                          phrase_probability=probability, progress=True)
-    validation_sampler = TagSampler(validation_tracks, read_clips(held_out, SAMPLE_RATE), training["batch_size"], seed=10_000,
-                                    phrases=read_phrases(held_out_phrases), phrase_probability=probability)
+    validation_sampler = TagSampler(validation_tracks, read_clips(held_out, SAMPLE_RATE), training["batch_size"],
+                                    seed=10_000, phrases=read_phrases(held_out_phrases), phrase_probability=probability)
     batches = [validation_sampler.batch(step) for step in range(data.get("validation_batches", 24))]
     validation = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
     description = {"folders": data["train"], "accompaniment": data.get("accompaniment", []),

@@ -172,7 +172,8 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
     for setting, message in [("data.gain_db=[3,-6]", "data.gain_db must be [low, high]"),
                              ("data.gain_db=[loud,3]", "data.gain_db must be [low, high]"),
                              ("data.repitch_semitones=-2", "data.repitch_semitones must be a number >= 0"),
-                             ("data.accompaniment_probability=1.5", "accompaniment_probability must be between 0 and 1"),
+                             ("data.accompaniment_probability=1.5",
+                              "accompaniment_probability must be between 0 and 1"),
                              (f"data.accompaniment=[{tmp_path}]", "data.accompaniment: no audio files under")]:
         assert train_main(bad_augmentation + ["--set", setting]) == 2
         assert message in capsys.readouterr().err
@@ -215,7 +216,8 @@ def test_cli_trains_with_accompaniment_clips_and_says_so_in_the_card(dataset, tm
     sets = [f"data.train=[{dataset}]", "data.validation_fraction=0.25", "training.steps=2", "training.batch_size=2",
             f"data.accompaniment=[{tmp_path / 'clips'}]", "data.accompaniment_db=[-9,-3]"]
     sets += [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
-    assert train_main(["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]) == 0
+    args = ["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]
+    assert train_main(args) == 0
     card = json.loads((run / "model.json").read_text())
     assert card["data"]["accompaniment_clips"] == 1  # the clip shorter than a window is left out
 
@@ -368,7 +370,8 @@ def test_validation_folders_replace_the_hash_split_without_giving_its_pieces_to_
     sets = [f"data.train=[{dataset}]", "data.validation_fraction=0.25", f"data.validation=[{other}]",
             "training.steps=2", "training.validate_every=2", "training.batch_size=2"]
     sets += [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
-    assert train_main(["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]) == 0
+    args = ["--config", "configs/default.yaml", "--run", str(run)] + [a for s in sets for a in ("--set", s)]
+    assert train_main(args) == 0
     card = json.loads((run / "model.json").read_text())
     assert card["data"]["validation_pieces"] == ["09_Sines_ob_hn"]
     assert card["data"]["train_pieces"] == len(validation_split(read_urmp(dataset), 0.25)[0]) < 4
