@@ -3,7 +3,9 @@
 The model works in mono at its own rate (``model.settings["sample_rate"]``). The mixture is
 downmixed, resampled to that rate, separated window by window, and each present instrument's
 estimate is resampled back to the mixture's rate and cut to its exact length, so output
-sample i belongs to input sample i. Only present instruments are kept in memory.
+sample i belongs to input sample i. Only present instruments are kept in memory. With level
+matching (the default), the mixture is first scaled to the level the model trained at and the
+stems back by the inverse gain (:mod:`audio.level`).
 """
 import json
 from pathlib import Path
@@ -12,6 +14,7 @@ import numpy as np
 
 from audio.apply import iter_separate
 from audio.io import resample
+from audio.level import DEFAULT_TRAINING_LEVEL_DB, level_db, matching_gain_db
 from common.errors import ConfigError
 from fusion.instruments import CODES
 
@@ -44,9 +47,12 @@ class Separator:
     Args:
         model_path: the ``.keras`` file; default the shipped model.
         batch_size: windows per model call.
+        level_match: scale each mixture to the model's training level (its card's
+            ``data.input_level_db``, else :data:`audio.level.DEFAULT_TRAINING_LEVEL_DB`) before
+            the network, and the stems back after it; False: the network hears the mixture as it is.
     """
 
-    def __init__(self, model_path=None, batch_size=8):
+    def __init__(self, model_path=None, batch_size=8, level_match=True):
         from audio.architectures import load_separator
 
         self.model_path = Path(model_path or DEFAULT_MODEL)
@@ -58,9 +64,15 @@ class Separator:
             raise ConfigError(f"cannot load model {self.model_path}: {str(error).splitlines()[0]}") from None
         self.card = read_card(self.model_path.with_suffix(".json"))
         self.sample_rate = self.model.settings["sample_rate"]
-        self.batch_size = batch_size
+        self.batch_size, self.level_match = batch_size, level_match
+        trained_at = (self.card.get("data") or {}).get("input_level_db")  # None: an older card, or silent data
+        self.training_level_db = DEFAULT_TRAINING_LEVEL_DB if trained_at is None else trained_at
 
-    def separate_stream(self, blocks, sample_rate, presence, indices):
+    def input_gain_db(self, level):
+        """The gain in dB this separator gives a mixture whose level is ``level`` dBFS (None: silent)."""
+        return matching_gain_db(level, self.training_level_db) if self.level_match else 0.0
+
+    def separate_stream(self, blocks, sample_rate, presence, indices, level=None):
         """Separate a mixture that arrives in blocks; memory does not grow with its length.
 
         Args:
@@ -68,6 +80,8 @@ class Separator:
             sample_rate: the mixture's rate; the stems come out at the same rate.
             presence: ``(K,)`` vector, or a callable ``times_s (n,) -> (n, K)``.
             indices: vocabulary indices of the instruments to keep (those present anywhere).
+            level: the whole mixture's level in dBFS (:func:`audio.level.media_level_db`, measured
+                before: a stream cannot be looked ahead in), or None (silent, or not measured): no gain.
 
         Yields:
             ``{code: float32 (1, n)}``: the next samples of each kept stem, in order. Together they
@@ -79,18 +93,19 @@ class Separator:
 
         down = StreamResampler(sample_rate, self.sample_rate, 1)
         ups = {index: StreamResampler(self.sample_rate, sample_rate, 1) for index in indices}
+        gain = np.float32(10 ** (self.input_gain_db(level) / 20))
 
         def at_model_rate():
             for block in blocks:
-                yield down.push(np.mean(block, axis=0, keepdims=True))
+                yield down.push(np.mean(block, axis=0, keepdims=True) * gain)
             yield down.push(np.zeros((1, 0), np.float32), last=True)
 
         for _, piece in iter_separate_stream(self.model, prefetch(at_model_rate()), presence, self.batch_size):
-            yield {CODES[index]: ups[index].push(piece[index]) for index in indices}
+            yield {CODES[index]: ups[index].push(piece[index] / gain) for index in indices}
         yield {CODES[index]: ups[index].push(np.zeros((1, 0), np.float32), last=True) for index in indices}
 
     def separate(self, mixture, sample_rate, presence, progress=False):
-        """Separate the instruments marked present.
+        """Separate the instruments marked present (at the model's level, with level matching).
 
         Args:
             mixture: float array ``(nb_channels, nb_samples)`` at ``sample_rate`` Hz.
@@ -102,7 +117,9 @@ class Separator:
             ``{code: float32 (1, nb_samples)}`` for each instrument present (in any window).
         """
         nb_samples = np.shape(mixture)[1]
-        mono = resample(np.mean(mixture, axis=0, keepdims=True), sample_rate, self.sample_rate)
+        level = level_db(mixture, sample_rate) if self.level_match else None
+        gain = np.float32(10 ** (self.input_gain_db(level) / 20))
+        mono = resample(np.mean(mixture, axis=0, keepdims=True) * gain, sample_rate, self.sample_rate)
         if callable(presence):
             indices = present_indices(presence(np.arange(0, mono.shape[1] / self.sample_rate, 0.5) + 0.25))
         else:
@@ -113,6 +130,6 @@ class Separator:
                 at_model_rate[index][start:start + piece.shape[-1]] = piece[index, 0]
         stems = {}
         for index in indices:  # free each estimate at the model rate once it is resampled back
-            back = resample(at_model_rate.pop(index)[None], self.sample_rate, sample_rate)[:, :nb_samples]
+            back = resample(at_model_rate.pop(index)[None] / gain, self.sample_rate, sample_rate)[:, :nb_samples]
             stems[CODES[index]] = np.pad(back, ((0, 0), (0, nb_samples - back.shape[1])))
         return stems

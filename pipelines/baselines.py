@@ -51,11 +51,13 @@ def load_piece(references, mixes, piece):
     return mixture, rate, stems
 
 
-def estimate(system, references_root, out_dir, model=None, dictionaries=None, wiener=False, nmf_blend=0.0):
+def estimate(system, references_root, out_dir, model=None, dictionaries=None, wiener=False, nmf_blend=0.0,
+             level_match=True):
     """Write ``out_dir/<piece>/<code>.wav`` for every reference piece.
 
     ``wiener`` and ``nmf_blend`` (NMF's share of the filter's source models, 0 for none) post-filter
-    the waveunet system's stems (:mod:`audio.postfilter`).
+    the waveunet system's stems (:mod:`audio.postfilter`); ``level_match`` scales each mixture to
+    the network's training level first (:class:`audio.separator.Separator`).
     """
     references, mixes = collect_stems(references_root), collect_mixes(references_root)
     separator = None
@@ -64,7 +66,7 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None, wi
         from pipelines.separate import postfilter_blend
 
         blend = postfilter_blend(nmf_blend, wiener, dictionaries or DEFAULT_DICTIONARIES)  # before the model loads
-        separator = Separator(model)
+        separator = Separator(model, level_match=level_match)
     if system == "nmf":
         from audio.nmf import load_dictionaries
 
@@ -136,6 +138,8 @@ def get_parser():
     make.add_argument("--wiener", action="store_true", help="waveunet: Wiener post-filter (norbert) on its stems")
     make.add_argument("--nmf-blend", type=float, default=0.0,
                       help="waveunet with --wiener: NMF's share of the filter's source models (--dictionaries')")
+    make.add_argument("--level-match", action=argparse.BooleanOptionalAction, default=True,
+                      help="waveunet: scale each mixture to the network's training level first (on by default)")
     add_debug_flag(learn)
     add_debug_flag(make)
     return parser
@@ -149,7 +153,8 @@ def _run(args):
     else:
         if args.nmf_blend and args.system != "waveunet":
             raise AvsepError("--nmf-blend post-filters the waveunet system's stems: it needs --wiener")
-        estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener, args.nmf_blend)
+        estimate(args.system, args.references, args.out, args.model, args.dictionaries, args.wiener, args.nmf_blend,
+                 args.level_match)
         print(f"{args.system} estimates written to {args.out}")
 
 

@@ -4,7 +4,9 @@
 
 1. get presence: hand-given codes, a presence JSON, or the evidence of the senses: the detector
    on the video's frames, the instrument tagger on the sound, or both fused (``fusion.evidence``);
-2. decode the soundtrack block by block from ffmpeg's pipe (``audio.stream``), resample each
+2. measure the soundtrack's level in a first decoding pass (``audio.level``: the separator
+   scales the mixture to its model's training level and the stems back); decode it again block
+   by block from ffmpeg's pipe (``audio.stream``), resample each
    block to the model's rate, separate window by window and write each present instrument's
    stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
    mixture (``OUT/mixture.flac``): memory does not grow with the length;
@@ -24,6 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from audio.io import zero_non_finite
+from audio.level import media_level_db
 from audio.nmf import DEFAULT_DICTIONARIES
 from audio.separator import present_indices
 from audio.stream import AudioStream
@@ -154,10 +157,11 @@ def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=F
     return [message]
 
 
-def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False):
+def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False, level=None):
     """Decode ``stream`` block by block into ``folder``: ``mixture.flac`` and ``<code>.wav`` per index.
 
-    ``duration`` (seconds, if known) sizes the progress bar.
+    ``duration`` (seconds, if known) sizes the progress bar; ``level`` is the whole input's level in
+    dBFS for the separator's level matching (None: no gain).
 
     Non-finite input samples are set to 0 on the way; returns how many there were. Every file
     ends exactly as long as the decoded input.
@@ -180,7 +184,7 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
               desc="separating", leave=False) as bar:
         if writers:
             window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
-            for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices):
+            for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices, level):
                 for code, block in pieces.items():
                     writers[code].write(block)
                 advance(bar, next(iter(pieces.values())).shape[1] / sample_rate)
@@ -240,12 +244,13 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     if videos and not info.has_video:
         raise NoVideoStreamError(f"--videos needs a video, and {media} has no picture")
     timings, started = {}, time.monotonic()
-    stream = AudioStream(media)
-    sample_rate = stream.sample_rate
     indices = present_indices(presence.values, DEFAULT_THRESHOLD)
     codes = [CODES[i] for i in indices]
+    level = media_level_db(media) if separator.level_match and indices else None
+    stream = AudioStream(media)
+    sample_rate = stream.sample_rate
     with staging_folder(out_dir) as staging:
-        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, info.duration_s, progress)
+        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, info.duration_s, progress, level)
         nb_samples = stream.nb_samples
         warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial)
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
@@ -269,6 +274,8 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
             "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
             "instruments": codes, "presence": {"source": presence.meta.get("source"), **presence.to_json()},
             "model": model_fingerprint(separator), "postfilter": postfilter_description(wiener, nmf_blend),
+            "input_level": {"level_dbfs": None if level is None else round(level, 2),
+                            "gain_db": round(separator.input_gain_db(level), 2)},
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "warnings": warnings,
         }

@@ -40,6 +40,9 @@ def add_separation_arguments(parser, detector=True):
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
                         help="mix supervised NMF's stems into the Wiener filter's source models with this weight "
                              "(0: off, the default; 0.25: better mean SDR, worse median, ~1.6x slower; see README)")
+    parser.add_argument("--level-match", action=argparse.BooleanOptionalAction, default=True,
+                        help="scale the input to the level the model trained at, and the stems back (on by "
+                             "default: the network separates worse far from that level)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="separate a file that decodes shorter than it says (truncated), with a warning")
     return add_debug_flag(parser)
@@ -62,7 +65,7 @@ def run_separation(args, media):
     nmf_blend = postfilter_blend(args.nmf_blend, args.wiener)
     given = args.instruments is not None or args.presence
     presence = resolve_presence(media, args.instruments, args.presence) if given else None
-    separator = Separator(args.model)
+    separator = Separator(args.model, level_match=args.level_match)
     presence = presence or resolve_presence(media, detector=getattr(args, "detector", None),
                                             fps=getattr(args, "fps", None), imgsz=getattr(args, "imgsz", None),
                                             presence_from=getattr(args, "presence_from", "audio"), tagger=args.tagger)

@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from common.cli import add_debug_flag, run_cli
@@ -107,7 +108,8 @@ def numpy_batches(config, input_length, output_length):
     sampler = StemSampler(train_tracks, input_length, output_length, training["batch_size"], progress=True,
                           accompaniment=clips, **options)
     description = {"folders": data["train"], "train_pieces": len(train_tracks),
-                   "validation_pieces": [t.name for t in validation_tracks]}
+                   "validation_pieces": [t.name for t in validation_tracks],
+                   "input_level_db": training_level_db(sampler)}
     if sampler.clips:
         description.update(accompaniment=data["accompaniment"], accompaniment_clips=len(sampler.clips))
     if workers:
@@ -115,6 +117,15 @@ def numpy_batches(config, input_length, output_length):
 
         sampler = ParallelBatches(sampler, workers)
     return sampler, validation_tracks, description
+
+
+def training_level_db(sampler, nb_examples=256):
+    """The median level in dBFS of the sampler's first ~``nb_examples`` mixes, for the model card:
+    :class:`audio.separator.Separator` scales every input to it (``audio.level``)."""
+    from audio.level import examples_level_db
+
+    nb_batches = -(-nb_examples // sampler.batch_size)
+    return examples_level_db(np.concatenate([sampler.batch(step)[0]["mix"][..., 0] for step in range(nb_batches)]))
 
 
 def sampler_options(config):

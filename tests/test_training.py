@@ -6,6 +6,7 @@ import pytest
 
 from audio.train import train
 from audio.architectures import load_separator
+from audio.separator import Separator
 from audio.waveunet import waveunet_lengths
 from data.batch_workers import ParallelBatches
 from data.sampler import StemSampler, equalised, random_equaliser, repitched
@@ -361,6 +362,8 @@ def test_export_writes_the_latest_checkpoints_average_without_training(dataset, 
         np.testing.assert_array_equal(got, wanted)
     card = json.loads(exported.with_suffix(".json").read_text())
     assert card["steps"] == 3 and card["data"]["folders"] == [str(dataset)]
+    assert -60 < card["data"]["input_level_db"] < 0  # the level the Separator scales inputs to
+    assert Separator(exported).training_level_db == card["data"]["input_level_db"]
 
 
 def test_validation_folders_replace_the_hash_split_without_giving_its_pieces_to_training(dataset, tmp_path):
