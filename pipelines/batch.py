@@ -149,19 +149,19 @@ class DetectionWorker:
 class SeparationWorker:
     """Stage 2, a Ray Data actor: loads the separator once, then separates items with stage 1's presence."""
 
-    def __init__(self, out_dir, model, threads, wiener=True, nmf_blend=0.0):
+    def __init__(self, out_dir, model, threads, wiener=True, nmf_blend=0.0, level_match=True):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         self.out_dir, self.wiener, self.startup_error = Path(out_dir), wiener, None
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
             from pipelines.separate import postfilter_blend
 
-            self.separator = self._load_separator(model, threads)
+            self.separator = self._load_separator(model, threads, level_match)
             self.nmf_blend = postfilter_blend(nmf_blend, wiener)
         except Exception as error:  # noqa: BLE001
             self.startup_error = f"the worker could not start: {one_line(error)}"
 
     @staticmethod
-    def _load_separator(model, threads):
+    def _load_separator(model, threads, level_match):
         from audio.backend import keras
         from audio.separator import Separator
 
@@ -170,7 +170,7 @@ class SeparationWorker:
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        return Separator(model or None)
+        return Separator(model or None, level_match=level_match)
 
     def __call__(self, batch):
         from fusion.presence import Presence
@@ -235,7 +235,7 @@ def start_ray(address, gpus_per_worker):
 
 
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
-              progress=True, wiener=True, presence_from="both", nmf_blend=0.0):
+              progress=True, wiener=True, presence_from="both", nmf_blend=0.0, level_match=True):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
     ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
@@ -264,7 +264,7 @@ def run_batch(items, out_dir, model, detector, use_labels, address=None, workers
             SeparationWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
             fn_constructor_kwargs={"out_dir": str(Path(out_dir).resolve()), "model": str(Path(model).resolve()) if model else "",
-                                   "wiener": wiener, "nmf_blend": nmf_blend,
+                                   "wiener": wiener, "nmf_blend": nmf_blend, "level_match": level_match,
                                    "threads": max(1, int(cpus_per_worker))},
             num_cpus=cpus_per_worker, max_restarts=-1, max_task_retries=0)
         seen = set()
@@ -307,6 +307,8 @@ def get_parser():
                         help="Wiener post-filter of the stems, as in separate_video (on by default)")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
                         help="NMF's share of the Wiener filter's source models, as in separate_video (0: off)")
+    parser.add_argument("--level-match", action=argparse.BooleanOptionalAction, default=True,
+                        help="scale each input to the model's training level first, as in separate_video (on)")
     return add_debug_flag(parser)
 
 
@@ -326,7 +328,7 @@ def _run(args):
     if todo:
         rows += list(run_batch(todo, args.out, args.model, args.detector, args.labels, args.address, args.workers,
                                args.gpus_per_worker, wiener=args.wiener, presence_from=args.presence_from,
-                               nmf_blend=args.nmf_blend))
+                               nmf_blend=args.nmf_blend, level_match=args.level_match))
     elapsed = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda row: row["item"])

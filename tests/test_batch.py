@@ -115,8 +115,10 @@ def test_an_audio_only_tree_needs_no_detector_and_a_worker_that_cannot_start_fai
         write_mix(root, name)
     out = tmp_path / "out"
     # exactly as the README gives it: no --labels, and the default detector is not on this machine
-    assert main([str(root), "--out", str(out), "--model", str(model_path), "--workers", "1"]) == 0
+    assert main([str(root), "--out", str(out), "--model", str(model_path), "--workers", "1", "--no-level-match"]) == 0
     assert {row["status"] for row in read_summary(out).values()} == {"done"}
+    manifest = json.loads((out / "03_Other_fl" / "manifest.json").read_text())
+    assert manifest["input_level"] == {"level_dbfs": None, "gain_db": 0.0}  # --no-level-match reaches the workers
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a model")
     assert main([str(root), "--out", str(tmp_path / "out2"), "--model", str(broken), "--workers", "1"]) == 1
