@@ -88,6 +88,18 @@ def probe_media(path):
     return _parse_probe(path, text)
 
 
+def picture_duration_s(path):
+    """Seconds the first video stream of ``path`` runs, read from its packets (copied, not decoded:
+    fast), or None when it has none or ffmpeg reports no time."""
+    process = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                              "-f", "null", "-"], capture_output=True)
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", process.stderr.decode(errors="replace"))
+    if process.returncode != 0 or not times:
+        return None
+    hours, minutes, seconds = times[-1]
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def _parse_probe(path, text):
     """Build :class:`MediaInfo` from ``ffmpeg -i`` output."""
     info = {"path": path}

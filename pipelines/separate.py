@@ -31,7 +31,7 @@ from audio.nmf import DEFAULT_DICTIONARIES
 from audio.separator import present_indices
 from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
-from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, probe_media
+from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, picture_duration_s, probe_media
 from common.files import atomic_path, write_json
 from fusion.evidence import PICTURE_SAMPLING, PRESENCE_SOURCES
 from fusion.instruments import CODES, parse_codes
@@ -138,19 +138,24 @@ def write_stem_video(video, stem_wav, out_path):
             raise AvsepError(f"cannot write {out_path}: {ffmpeg_error_line(process.stderr)}")
 
 
-def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=False):
+def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=False, has_video=False):
     """A one-line error (or, with ``allow_partial``, a warning returned) when decoding stopped short.
 
     A file cut off after its header (a partial download) decodes only the bytes that are there;
     the container still states the whole duration (``stated``, seconds, from :func:`probe_media`).
-    A shortfall over :data:`MAX_SHORTFALL_S` counts. MP3 files are not checked: their stated
-    duration is often an estimate from the bit rate.
+    A shortfall over :data:`MAX_SHORTFALL_S` counts, unless the file's picture runs its whole
+    duration: then its soundtrack simply ends before the picture (common in real videos), and a
+    warning says so. MP3 files are not checked: their stated duration is often an estimate from
+    the bit rate.
     """
     if Path(media).suffix.lower() == ".mp3":
         return []
     decoded = nb_samples / sample_rate
     if not stated or stated - decoded <= MAX_SHORTFALL_S:
         return []
+    picture = picture_duration_s(media) if has_video else None
+    if picture is not None and stated - picture <= MAX_SHORTFALL_S:
+        return [f"{media}: the sound ends {stated - decoded:.1f} s before the picture; the stems are as long as the sound"]
     message = f"{media} states {stated:.1f} s but only {decoded:.1f} s of sound decode (a truncated file?)"
     if not allow_partial:
         raise UndecodableMediaError(f"{message}; pass --allow-partial to separate what is there")
@@ -252,7 +257,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     with staging_folder(out_dir) as staging:
         nb_bad = decode_and_separate(stream, separator, presence, indices, staging, info.duration_s, progress, level)
         nb_samples = stream.nb_samples
-        warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial)
+        warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial, info.has_video)
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)

@@ -199,3 +199,19 @@ def test_a_truncated_video_is_an_error_unless_partial_is_allowed(model_path, tmp
     assert "truncated" in capsys.readouterr().err
     stem, rate = read_audio(tmp_path / "out" / "vn.wav")
     assert 0 < stem.shape[1] / rate < 7
+
+
+def test_a_soundtrack_shorter_than_the_picture_is_no_truncation(model_path, tmp_path, capsys):
+    """Real videos often end their sound before their picture (../shared's cello clip: 18 of 20 s)."""
+    from conftest import ffmpeg
+
+    video = tmp_path / "short_sound.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=duration=6:size=160x120:rate=10", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=22050:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           str(video))
+    out = tmp_path / "out"
+    assert separate_video.main([str(video), "--instruments", "vn", "--model", str(model_path), "--out", str(out)]) == 0
+    assert "ends 3.0 s before the picture" in capsys.readouterr().err
+    stem, rate = read_audio(out / "vn.wav")
+    assert abs(stem.shape[1] / rate - 3.0) < 0.1
+    assert any("before the picture" in w for w in json.loads((out / "manifest.json").read_text())["warnings"])
