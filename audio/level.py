@@ -50,9 +50,14 @@ class LevelMeter:
         A last window shorter than :data:`WINDOW_S` counts only when no full window was heard
         (an input shorter than a second).
         """
-        powers = np.array(self.powers if self.powers or not len(self.rest) else [np.mean(self.rest ** 2)])
-        loud = powers[np.isfinite(powers) & (powers > 10 ** (SILENCE_DB / 10))]  # NaN or inf samples: no level
-        return float(10 * np.log10(np.median(loud))) if len(loud) else None
+        return median_loud_db(self.powers if self.powers or not len(self.rest) else [np.mean(self.rest ** 2)])
+
+
+def median_loud_db(powers):
+    """The median in dB of the mean ``powers`` above :data:`SILENCE_DB` (non-finite ones left out), or None."""
+    powers = np.asarray(powers, np.float64)
+    loud = powers[np.isfinite(powers) & (powers > 10 ** (SILENCE_DB / 10))]
+    return float(10 * np.log10(np.median(loud))) if len(loud) else None
 
 
 def level_db(mixture, sample_rate):
@@ -77,9 +82,8 @@ def media_level_db(path):
 def examples_level_db(mixes):
     """The median RMS in dBFS of the non-silent rows of ``mixes`` ``(nb_examples, nb_samples)``
     (training windows of about a second), or None when all are silent: a model's training level."""
-    powers = np.mean(np.asarray(mixes, np.float64) ** 2, axis=1)
-    loud = powers[np.isfinite(powers) & (powers > 10 ** (SILENCE_DB / 10))]
-    return round(float(10 * np.log10(np.median(loud))), 2) if len(loud) else None
+    level = median_loud_db(np.mean(np.asarray(mixes, np.float64) ** 2, axis=1))
+    return None if level is None else round(level, 2)
 
 
 def matching_gain_db(level, target_db):
