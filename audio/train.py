@@ -11,6 +11,8 @@ A run folder holds everything::
     RUN/snapshots/             with ``training.snapshot_every: N``, the model (and card) every N steps,
                                to be scored afterwards on sets validation cannot hold (real recordings)
     RUN/model.json             the model card: config, vocabulary, data, scores, command
+    RUN/data.json              what the card says of the training data, written at the start, so a
+                               run killed before its first model still exports a full card
 
 A run killed and started again continues the step count and the loss as if never stopped.
 """
@@ -149,11 +151,18 @@ def export_latest(config, run_dir, path):
     if not (run_dir / "checkpoint.keras").exists():
         raise ConfigError(f"{run_dir} has no checkpoint to export")
     model, state = restore(run_dir, config)
-    card = run_dir / "model.json"
-    data_description = json.loads(card.read_text())["data"] if card.exists() else None
+    data_description = read_data_description(run_dir)
     with averaged_weights(model):
         save_model(model, run_dir, config, state, data_description, path)
     return state
+
+
+def read_data_description(run_dir):
+    """What the run's card says of its data: ``RUN/data.json``, else (runs of before it) ``RUN/model.json``'s."""
+    if (run_dir / "data.json").exists():
+        return json.loads((run_dir / "data.json").read_text())
+    card = run_dir / "model.json"
+    return json.loads(card.read_text())["data"] if card.exists() else None
 
 
 def train(config, run_dir, sampler, validation_tracks=(), data_description=None, max_steps=None, progress=True,
@@ -174,6 +183,8 @@ def train(config, run_dir, sampler, validation_tracks=(), data_description=None,
     """
     training = config["training"]
     run_dir = open_run(run_dir, config)
+    if data_description is not None:
+        write_json(run_dir / "data.json", data_description)
     model, state = restore(run_dir, config)
     log = MetricsLog(run_dir, model.settings["sample_rate"])
 

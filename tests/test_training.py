@@ -365,6 +365,11 @@ def test_export_writes_the_latest_checkpoints_average_without_training(dataset, 
     assert -60 < card["data"]["input_level_db"] < 0  # the level the Separator scales inputs to
     assert Separator(exported).training_level_db == card["data"]["input_level_db"]
 
+    for name in ("model.keras", "model.json"):  # what a run killed before its end leaves: a checkpoint only
+        (run / name).unlink()
+    assert train_main(args + ["--export", str(exported)]) == 0
+    assert json.loads(exported.with_suffix(".json").read_text())["data"] == card["data"]
+
 
 def test_validation_folders_replace_the_hash_split_without_giving_its_pieces_to_training(dataset, tmp_path):
     other = tmp_path / "held_out_timbres"
