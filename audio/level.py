@@ -18,9 +18,9 @@ from audio.stream import AudioStream
 WINDOW_S = 1.0
 SILENCE_DB = -60.0
 MAX_GAIN_DB = 30.0  # a nearly silent file is not blown up by more than this (nor a clipped one cut)
-# The median level of the training examples of the cards that predate ``data.input_level_db``
-# (configs/cpu-continue.yaml's sampler, 1,260 examples of ~1.1 s from 80 pieces, non-silent ones; 10% / 90%: -29.8 / -15.7
-# dBFS), for models whose card does not state their own.
+# The level for models whose card does not state their own (``data.input_level_db``): the median
+# level of configs/cpu-continue.yaml's training examples (1,260 of ~1.1 s from 80 pieces,
+# non-silent ones; 10% / 90%: -29.8 / -15.7 dBFS).
 DEFAULT_TRAINING_LEVEL_DB = -21.6
 
 
