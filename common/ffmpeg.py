@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.errors import EmptyMediaError, MediaNotFoundError, UndecodableMediaError
 
+CLOCK = r"(\d+):(\d+):(\d+(?:\.\d+)?)"  # an HH:MM:SS.ss time in ffmpeg's output: hours, minutes, seconds
 _CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "quad": 4, "4.0": 4,
                     "quad(side)": 4, "4.1": 5, "5.0": 5, "5.0(side)": 5, "5.1": 6, "5.1(side)": 6,
                     "6.0": 6, "6.1": 7, "7.0": 7, "7.1": 8, "7.1(wide)": 8, "octagonal": 8}
@@ -93,20 +94,23 @@ def picture_duration_s(path):
     fast), or None when it has none or ffmpeg reports no time."""
     process = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy",
                               "-f", "null", "-"], capture_output=True)
-    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", process.stderr.decode(errors="replace"))
+    times = re.findall(r"time=" + CLOCK, process.stderr.decode(errors="replace"))
     if process.returncode != 0 or not times:
         return None
-    hours, minutes, seconds = times[-1]
+    return clock_seconds(*times[-1])
+
+
+def clock_seconds(hours, minutes, seconds):
+    """Seconds of an ffmpeg ``HH:MM:SS.ss`` time, from the three strings :data:`CLOCK` captures."""
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _parse_probe(path, text):
     """Build :class:`MediaInfo` from ``ffmpeg -i`` output."""
     info = {"path": path}
-    duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    duration = re.search(r"Duration: " + CLOCK, text)
     if duration:
-        hours, minutes, seconds = duration.groups()
-        info["duration_s"] = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        info["duration_s"] = clock_seconds(*duration.groups())
     video = re.search(r"Stream #\S+.*?: Video: (.*)", text)
     if video:
         info["has_video"] = True
