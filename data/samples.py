@@ -152,6 +152,14 @@ class SampleLibrary:
         """How meta.json names this timbre source for one instrument: ``philharmonia/violin``."""
         return f"{self.name}/{instrument(code).name.replace(' ', '_')}"
 
+    def can_play(self, code, pitches):
+        """Whether each MIDI pitch of ``pitches`` has a recording of ``code`` within :data:`MAX_REPITCH` semitones."""
+        table = self._tables.get(code)
+        if table is None:
+            return False
+        distance = np.abs(np.asarray(pitches, float)[:, None] - table["pitch"][None])
+        return bool(np.all(distance.min(axis=1, initial=np.inf) <= MAX_REPITCH))
+
     def choose_style(self, code, rng):
         """A player's articulations for a whole piece: ``{note kind: preferred articulation}``."""
         available = {s.articulation for s in self.by_code[code]}

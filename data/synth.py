@@ -128,12 +128,17 @@ def excerpt(score, seconds, qpm, rng):
     return parts, start_q, length_q
 
 
-def draw_source(code, soundfonts, libraries, sample_share, rng):
-    """The timbre source of one part: a :class:`SampleLibrary` holding ``code``, or a SoundFont path.
+def draw_source(code, pitches, soundfonts, libraries, sample_share, rng):
+    """The timbre source of one part: a :class:`SampleLibrary` that can play it, or a SoundFont path.
 
-    With both kinds at hand, recorded samples are drawn with probability ``sample_share``.
+    A library can play the part when it has a recording within a repitch of each of its MIDI
+    ``pitches`` (a library of a few notes per instrument has gaps). With both kinds at hand,
+    recorded samples are drawn with probability ``sample_share``. With libraries only and none
+    that plays every note, one holding the instrument does (notes it cannot reach are left out).
     """
-    holding = [library for library in libraries if library.by_code[code]]
+    holding = [library for library in libraries if library.can_play(code, pitches)]
+    if not holding and not soundfonts:
+        holding = [library for library in libraries if library.by_code[code]]
     if holding and (not soundfonts or rng.random() < sample_share):
         return holding[rng.integers(len(holding))]
     return soundfonts[rng.integers(len(soundfonts))]
@@ -194,7 +199,7 @@ def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, see
     boundaries = tempo_map(int(np.ceil(length_q)) + 8, qpm, rng)
     stems, used = [], []
     for part_index, code, shift in players:
-        source = draw_source(code, soundfonts, libraries, sample_share, rng)
+        source = draw_source(code, parts[part_index][:, 2] + shift, soundfonts, libraries, sample_share, rng)
         events = perform(parts[part_index], shift, boundaries, rng)
         audio, source_meta = render_player(code, events, source, sample_rate, rng)
         rms = np.sqrt(np.mean(audio ** 2)) + 1e-8

@@ -9,7 +9,7 @@ import soundfile
 from conftest import shared_file
 from data.room import draw_room, room_impulses
 from data.samples import DYNAMICS, SampleLibrary, parse_pitch, parse_sample_name
-from data.synth import main as synth_main
+from data.synth import draw_source, main as synth_main
 from fusion.instruments import INSTRUMENTS, instrument
 from test_synth import write_midi_scores
 
@@ -186,6 +186,29 @@ def test_synth_from_samples_same_seed_same_audio_and_mix_is_the_sum(sample_piece
         meta = json.loads((first / name / "meta.json").read_text())
         assert all(p["source"] == f"{library_dir.name}/{instrument(p['code']).name.replace(' ', '_')}"
                    for p in meta["players"])
+
+
+def one_note_library(folder, midi=69):
+    """A library with a single violin note: a gap everywhere else."""
+    path = folder / f"violin_{pitch_text(midi)}_1_fortissimo_arco-normal.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, tone(midi, 0.4), SR)
+    return SampleLibrary(folder)
+
+
+def test_a_library_plays_only_parts_within_a_repitch_of_its_notes(tmp_path, library_dir):
+    sparse, full = one_note_library(tmp_path / "sparse"), SampleLibrary(library_dir)
+    assert sparse.can_play("vn", [67, 69, 71]) and not sparse.can_play("vn", [67, 72]) and not sparse.can_play("va", [69])
+
+    def drawn(pitches, libraries, soundfonts=()):
+        sources = (draw_source("vn", np.array(pitches), list(soundfonts), libraries, 1.0, np.random.default_rng(seed))
+                   for seed in range(40))
+        return {getattr(source, "name", source) for source in sources}
+
+    assert drawn([68, 70], [full, sparse]) == {full.name, "sparse"}
+    assert drawn([60, 69], [full, sparse]) == {full.name}
+    assert drawn([60, 69], [sparse], soundfonts=["x.sf2"]) == {"x.sf2"}
+    assert drawn([60, 69], [sparse]) == {"sparse"}  # libraries only: the one holding the instrument, gaps and all
 
 
 def test_an_instrument_without_samples_is_a_one_line_error_naming_it(tmp_path, capsys):
