@@ -77,6 +77,7 @@ def test_an_existing_folder_is_kept_unless_forced(registry, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err and (out / "mine.txt").read_text() == "keep me"
     assert fetch(registry, out, "--force") == 0
     assert not (out / "mine.txt").exists() and SampleLibrary(out).codes == ("vn", "db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry", "vsco"]  # the old folder is gone
 
 
 def test_an_unreachable_registry_is_a_one_line_error(tmp_path, capsys):
