@@ -304,8 +304,8 @@ def get_parser():
 def timbre_pool(soundfont_args, sample_args):
     """``(soundfonts, libraries)`` from the command line; one-line errors for unusable ones.
 
-    Without ``--samples`` and ``--soundfont``, the installed SoundFonts. Sample folders together
-    must hold every instrument of the vocabulary.
+    Without ``--samples`` and ``--soundfont``, the installed SoundFonts. Without a SoundFont, sample
+    folders together must hold every instrument of the vocabulary; with one, it plays the rest.
     """
     libraries = [SampleLibrary(folder) for folder in sample_args or ()]
     soundfonts = [str(p) for p in (soundfont_args or (() if libraries else find_soundfonts()))]
@@ -314,7 +314,7 @@ def timbre_pool(soundfont_args, sample_args):
             raise AvsepError(f"no such soundfont: {soundfont}")
     if not soundfonts and not libraries:
         raise AvsepError("no soundfont found; run: sudo apt-get install timgm6mb-soundfont, or pass --soundfont")
-    if libraries:
+    if libraries and not soundfonts:
         check_coverage(libraries)
     return soundfonts, libraries
 

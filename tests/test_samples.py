@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from common.errors import AvsepError
 from conftest import shared_file
 from data.room import draw_room, room_impulses
 from data.samples import DYNAMICS, SampleLibrary, parse_pitch, parse_sample_name
-from data.synth import draw_source, main as synth_main
+from data.synth import draw_source, main as synth_main, timbre_pool
 from fusion.instruments import INSTRUMENTS, instrument
 from test_synth import write_midi_scores
 
@@ -216,6 +217,16 @@ def test_an_instrument_without_samples_is_a_one_line_error_naming_it(tmp_path, c
     assert synth_from_samples(tmp_path / "out", library, write_midi_scores(tmp_path / "scores")) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "tuba (tba)" in err and err.startswith("error:")
+
+
+def test_a_soundfont_in_the_pool_plays_the_instruments_no_library_has(tmp_path):
+    library = write_library(tmp_path / "lib", codes=["vn", "vc"])
+    soundfont = tmp_path / "any.sf2"
+    soundfont.write_bytes(b"")
+    soundfonts, libraries = timbre_pool([soundfont], [library])
+    assert soundfonts == [str(soundfont)] and libraries[0].codes == ("vn", "vc")
+    with pytest.raises(AvsepError, match="no samples for viola"):
+        timbre_pool(None, [library])
 
 
 def test_samples_on_a_folder_without_samples_is_a_one_line_error(tmp_path, capsys):
