@@ -36,6 +36,7 @@ from fusion.instruments import CODES
 
 METRICS = ("SDR", "SIR", "SAR")
 SILENCE_DB = -80.0  # a window of the reference whose mean power is below this (dB full scale) is silent
+MAX_RATIO_DB = 200.0  # what a stem's median SIR / SAR reads when every window of it is infinite
 _PREFIXES = ("AuMix_", "Vid_", "AuSep_")
 
 SCORES_SCHEMA = {
@@ -129,9 +130,24 @@ def score_piece(job):
     for i, code in enumerate(codes):
         active = (powers[i] >= 10 ** (SILENCE_DB / 10)) & np.isfinite(sdr[i])
         if active.any():
-            medians = {name: float(np.median(values[i][active])) for name, values in zip(METRICS, (sdr, sir, sar))}
+            medians = {name: window_median(values[i][active]) for name, values in zip(METRICS, (sdr, sir, sar))}
             rows.append((code, medians, int(active.sum()), str(estimates.get(code, [None])[0])))
     return piece, rows
+
+
+def window_median(values):
+    """The median of one stem's window scores (dB), always finite.
+
+    museval gives an infinite SIR (or SAR) in a window with nothing to measure: no other source
+    playing there, say. Such windows count in the median; when they are most of them and the
+    median is infinite, it is the median of the finite windows instead, or :data:`MAX_RATIO_DB`
+    when there are none.
+    """
+    median = float(np.median(values))
+    if np.isfinite(median):
+        return median
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else float(np.clip(median, -MAX_RATIO_DB, MAX_RATIO_DB))
 
 
 def evaluate_system(references, estimates_root, workers=1):

@@ -6,7 +6,7 @@ import pytest
 from audio.io import write_audio
 from common.errors import AvsepError
 from conftest import shared_file
-from pipelines.evaluate import collect_stems, main, piece_key
+from pipelines.evaluate import collect_stems, main, piece_key, window_median
 
 SR = 8000
 
@@ -104,3 +104,11 @@ def test_peer_outputs_on_real_excerpts_score_as_published(tmp_path):
     assert main(["--references", str(reference), "--estimates", f"peer={peer}", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "scores.json").read_text())
     assert report["systems"]["peer"]["mean"]["SDR"] == pytest.approx(-0.90, abs=0.01)
+
+
+def test_infinite_window_ratios_give_a_finite_median():
+    inf = np.inf
+    assert window_median(np.array([3.0, 5.0, inf])) == 5.0  # a minority of infinite windows: they count
+    assert window_median(np.array([3.0, inf, inf])) == 3.0  # an infinite median: the finite windows'
+    assert window_median(np.array([inf, inf])) == 200.0
+    assert window_median(np.array([-inf, -inf, 1.0])) == 1.0
