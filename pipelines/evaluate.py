@@ -147,7 +147,7 @@ def window_median(values):
     if np.isfinite(median):
         return median
     finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if len(finite) else float(np.clip(median, -MAX_RATIO_DB, MAX_RATIO_DB))
+    return float(np.median(finite if len(finite) else np.clip(values, -MAX_RATIO_DB, MAX_RATIO_DB)))
 
 
 def evaluate_system(references, estimates_root, workers=1):

@@ -111,4 +111,5 @@ def test_infinite_window_ratios_give_a_finite_median():
     assert window_median(np.array([3.0, 5.0, inf])) == 5.0  # a minority of infinite windows: they count
     assert window_median(np.array([3.0, inf, inf])) == 3.0  # an infinite median: the finite windows'
     assert window_median(np.array([inf, inf])) == 200.0
+    assert window_median(np.array([inf, -inf])) == 0.0
     assert window_median(np.array([-inf, -inf, 1.0])) == 1.0
