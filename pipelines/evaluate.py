@@ -143,7 +143,8 @@ def window_median(values):
     median is infinite, it is the median of the finite windows instead, or :data:`MAX_RATIO_DB`
     when there are none.
     """
-    median = float(np.median(values))
+    with np.errstate(invalid="ignore"):  # +inf and -inf together have no median
+        median = float(np.median(values))
     if np.isfinite(median):
         return median
     finite = values[np.isfinite(values)]
