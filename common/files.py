@@ -1,9 +1,14 @@
-"""Atomic writes: a file appears whole under its final name, or not at all."""
+"""Atomic writes: a file or a folder appears whole under its final name, or not at all."""
 import contextlib
+import ctypes
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
 
 
 @contextlib.contextmanager
@@ -45,3 +50,41 @@ def write_json(path, obj):
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def staging_folder(out_dir):
+    """Yield an empty hidden folder beside ``out_dir`` for the new result; removed if the block fails."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def replace_folder(staging, out_dir):
+    """Make the finished ``staging`` folder ``out_dir``: a rename, or, over an existing ``out_dir``,
+    an atomic exchange (:func:`exchange`) after which the earlier folder is deleted."""
+    staging, out_dir = Path(staging), Path(out_dir)
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+    else:
+        exchange(staging, out_dir)
+        shutil.rmtree(staging)  # now the earlier folder
+
+
+def exchange(first, second):
+    """Swap two paths atomically (Linux ``renameat2``); elsewhere two renames, with a moment between them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None and renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                                           _RENAME_EXCHANGE) == 0:
+        return
+    aside = Path(f"{first}.swap")
+    os.replace(second, aside)
+    os.replace(first, second)
+    os.replace(aside, first)

