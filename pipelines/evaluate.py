@@ -6,8 +6,9 @@ alignment search; per stem the median over windows where the reference is not si
 mean power reaches ``SILENCE_DB``, -80 dB full scale: a rendered stem's rests hold residue near
 -160 dB, which is silence, while a real recording's noise floor lies well above it); a
 system's score is the mean over stems of those medians (the median over stems is given too).
-A reference stem with no estimate (or a silent one) is scored against -120 dB noise, since
-museval refuses all-zero estimates.
+Silence in an estimate (a missing stem, or a player switched off by presence for a while) is
+scored as -120 dB noise: museval refuses an all-zero estimate, and where one estimate is all
+zeros in a window it gives NaN for every stem there, which would leave the window out.
 
 Folders may be laid out as
 - URMP: ``NN_Title_codes/AuSep_i_code_NN_Title.wav`` (same-instrument parts summed);
@@ -119,8 +120,8 @@ def score_piece(job):
             audio, est_rate = read_summed(estimates[code])
             audio = resample(audio[None], est_rate, rate)[0][:length]
             ests[i, :len(audio)] = audio
-        if not np.any(ests[i]):  # museval refuses silent estimates: silence becomes -120 dB noise
-            ests[i] = np.random.default_rng(i).normal(0, 1e-6, length)
+    silent = ests == 0  # museval refuses an all-zero estimate and gives NaN for every stem in a window
+    ests[silent] = np.random.default_rng(0).normal(0, 1e-6, int(silent.sum()))  # where one is: -120 dB noise
     import museval
 
     sdr, _, sir, sar = museval.evaluate(refs[..., None], ests[..., None], win=rate, hop=rate)

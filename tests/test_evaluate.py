@@ -113,3 +113,20 @@ def test_infinite_window_ratios_give_a_finite_median():
     assert window_median(np.array([inf, inf])) == 200.0
     assert window_median(np.array([inf, -inf])) == 0.0
     assert window_median(np.array([-inf, -inf, 1.0])) == 1.0
+
+
+def test_a_stem_switched_off_for_a_while_leaves_no_window_unscored(tmp_path):
+    rng = np.random.default_rng(3)
+    violin, cello = rng.normal(0, 0.1, 4 * SR), rng.normal(0, 0.1, 4 * SR)
+    refs = tmp_path / "refs" / "01_Test_vn_vc"
+    write_audio(refs / "AuSep_1_vn_01_Test.wav", violin, SR)
+    write_audio(refs / "AuSep_2_vc_01_Test.wav", cello, SR)
+    gated = violin + 0.01 * cello
+    gated[SR:3 * SR] = 0.0  # presence said the violin rests in seconds 1-3
+    write_audio(tmp_path / "est" / "01" / "vn.wav", gated, SR)
+    write_audio(tmp_path / "est" / "01" / "vc.wav", cello + 0.01 * violin, SR)
+    assert main(["--references", str(refs.parent), "--estimates", f"x={tmp_path / 'est'}",
+                 "--out", str(tmp_path / "report")]) == 0
+    stems = {s["code"]: s for s in json.loads((tmp_path / "report" / "scores.json").read_text())["systems"]["x"]["stems"]}
+    assert stems["vn"]["windows"] == stems["vc"]["windows"] == 4
+    assert stems["vc"]["SDR"] > 20  # the cello's estimate is good in every window
