@@ -7,7 +7,8 @@
 2. measure the soundtrack's level in a first decoding pass (``audio.level``: the separator
    scales the mixture to its model's training level and the stems back); decode it again block
    by block from ffmpeg's pipe (``audio.stream``), resample each
-   block to the model's rate, separate window by window and write each present instrument's
+   block to the model's rate, separate window by window (what the senses found told to the
+   network as ensemble membership, ``fusion.timeline.membership``) and write each present instrument's
    stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
    mixture (``OUT/mixture.flac``): memory does not grow with the length;
 3. optionally re-estimate the stems with a Wiener filter, 15 s blocks in threads (``audio.postfilter``;
@@ -36,9 +37,11 @@ from common.files import atomic_path, staging_folder, write_json
 from fusion.evidence import PICTURE_SAMPLING, PRESENCE_SOURCES
 from fusion.instruments import CODES, parse_codes
 from fusion.presence import DEFAULT_THRESHOLD, Presence
+from fusion.timeline import membership
 from pipelines.output_folder import MANIFEST, check_output, publish
 from pipelines.report import MIXTURE, REPORT, write_separation_report
 
+SENSED_SOURCES = ("audio", "video", "video+audio")  # presence meta["source"] when the senses found it
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
 
@@ -188,7 +191,8 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
     with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress,
               desc="separating", leave=False) as bar:
         if writers:
-            window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
+            told = conditioning(presence)
+            window_presence = (lambda times: told.at(times, threshold=DEFAULT_THRESHOLD))
             for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices, level):
                 for code, block in pieces.items():
                     writers[code].write(block)
@@ -199,6 +203,12 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
     for writer in (mixture_writer, *writers.values()):
         writer.finish(stream.nb_samples)
     return nb_bad
+
+
+def conditioning(presence):
+    """The presence the network is told: from the senses, each instrument held over its membership
+    (:func:`fusion.timeline.membership`); labels and presence files exactly as given."""
+    return membership(presence) if presence.meta.get("source") in SENSED_SOURCES else presence
 
 
 def advance(bar, seconds):

@@ -6,7 +6,7 @@ import pytest
 from common.errors import ConfigError
 from fusion.instruments import presence_vector
 from fusion.presence import Presence
-from fusion.timeline import aggregate, hysteresis, running_max
+from fusion.timeline import aggregate, hysteresis, membership, running_max
 
 
 def test_constant_presence():
@@ -63,3 +63,15 @@ def test_hysteresis_and_running_max():
     values = np.array([[0.1], [0.6], [0.4], [0.35], [0.2], [0.55]], dtype=np.float32)
     np.testing.assert_array_equal(hysteresis(values, on=0.5, off=0.3)[:, 0], [0, 1, 1, 1, 0, 1])
     np.testing.assert_array_equal(running_max(np.array([[0.0], [1.0], [0.0], [0.0]]), 1)[:, 0], [1, 1, 1, 0])
+
+
+def test_membership_holds_an_instrument_through_its_rests_and_drops_it_long_after():
+    times = np.arange(60.0)
+    values = np.zeros((60, 13), dtype=np.float32)
+    values[:, 0] = 0.9
+    values[10:12, 2] = 0.7  # the cello heard for two seconds only
+    values[20, 2] = 0.45  # and once just under the threshold
+    told = membership(Presence(times, values, values.max(axis=0), 1.0, {"source": "audio"}), hold_s=15.0)
+    assert set(np.unique(told.values)) == {0.0, 1.0} and np.all(told.values[:, 0] == 1)
+    np.testing.assert_array_equal(np.flatnonzero(told.values[:, 2]), np.arange(0, 27))  # 10 - 15 .. 11 + 15
+    assert told.meta["membership"]["hold_s"] == 15.0 and told.meta["source"] == "audio"

@@ -128,3 +128,18 @@ def test_real_excerpt_is_separated_at_48k(model_path, tmp_path):
                                 "--out", str(tmp_path)]) == 0
     info = soundfile.info(tmp_path / "vn.wav")
     assert info.samplerate == 48000 and info.frames == soundfile.info(mix).frames
+
+
+def test_presence_from_the_senses_is_held_over_rests(model_path, tmp_path):
+    t = np.arange(int(4.5 * 44100)) / 44100
+    write_audio(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 44100)
+    values = np.zeros((5, 13), dtype=np.float32)
+    values[:2, 0] = 0.9  # the violin heard at 0 s and 1 s only
+    values[:, 2] = 0.9
+    heard = Presence(np.arange(5.0), values, values.max(axis=0), 1.0, {"source": "audio"})
+    from audio.separator import Separator
+    from pipelines.separate import separate_media
+
+    separate_media(tmp_path / "tone.wav", tmp_path / "out", Separator(model_path, level_match=False), heard)
+    violin, _ = read_audio(tmp_path / "out" / "vn.wav")
+    assert np.abs(violin[0, int(3.2 * 44100):]).max() > 0.25  # still told it plays: its rests are the network's
