@@ -10,7 +10,9 @@ are summed over clips and instruments (micro average). Sets:
    nano (``yolov8n-oiv7-dequant.pt``); the default ``yolov8m-oiv7.pt`` is not on this machine;
 2. the real URMP excerpts (../shared/data/urmp_excerpts, sound only; truth from the file names);
 3. drawn demo videos of the held-out synthetic pieces (``.cache/bench/videos``, made by
-   ``make bench``; the demo detector, the pieces' mixes as sound).
+   ``make bench``; the demo detector, the pieces' mixes as sound);
+4. the second recorded library's held-out pieces (``.cache/datasets/vsco_test``, made by ``make
+   bench``; sound only): recorded timbres, many of them winds, that no training used.
 
 Sets whose files are absent are skipped with a note. Prints a Markdown table and each clip's
 predictions.
@@ -31,6 +33,7 @@ REAL_DETECTOR = SHARED / "models" / "yolov8n-oiv7-dequant.pt"
 URMP_REFERENCES = SHARED / "data" / "urmp_excerpts" / "reference"
 DRAWN_VIDEOS = ROOT / ".cache" / "bench" / "videos"
 DEMO_DETECTOR = ROOT / "models" / "demo_detector.pt"
+SECOND_LIBRARY_TEST = ROOT / ".cache" / "datasets" / "vsco_test"
 
 # ../shared/data/video_real/README.md: the instruments of ours in each clip.
 REAL_VIDEO_TRUTH = {
@@ -121,9 +124,17 @@ def main(argv=None):
         rows += measure_set("drawn demo videos", clips, detectors_for(DEMO_DETECTOR), tagger, ("video", "audio", "both"))
     else:
         notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
+    pieces = sorted(SECOND_LIBRARY_TEST.glob("*/AuMix_*.wav"))
+    if pieces:
+        from fusion.instruments import parse_urmp_name
+
+        clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in pieces}
+        rows += measure_set("second library", clips, None, tagger, ("audio",))
+    else:
+        notes.append(f"second library: no pieces in {SECOND_LIBRARY_TEST} (make bench makes them); not measured")
     print(table(rows))
     print()
-    print(clip_lines([r for r in rows if r["set"] != "drawn demo videos"]))
+    print(clip_lines([r for r in rows if r["set"] in ("real videos", "URMP excerpts")]))
     for note in notes:
         print(f"- {note}")
     if args.json:

