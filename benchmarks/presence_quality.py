@@ -3,7 +3,9 @@
     python benchmarks/presence_quality.py [--detector W] [--tagger T] [--json OUT]
 
 Each clip's predicted instruments (clip probability >= 0.5) are compared with the truth; counts
-are summed over clips and instruments (micro average). Sets:
+are summed over clips and instruments (micro average). So are the instruments the separation
+job gives a stem (those that reach 0.5 anywhere in the timeline: ``audio.separator.present_indices``),
+the "stems" columns. Sets:
 
 1. real performance videos (../shared/data/video_real; truth from its README, one clip with no
    instrument of ours), with the real detector weights at hand: ../shared/models' Open Images V7
@@ -65,6 +67,7 @@ def measure_set(name, clips, detectors, tagger, senses):
 
     Each sense runs as ``separate_video --presence-from SENSE`` would (``resolve_presence``).
     """
+    from audio.separator import present_indices
     from fusion.instruments import CODES
     from pipelines.separate import resolve_presence
 
@@ -74,17 +77,19 @@ def measure_set(name, clips, detectors, tagger, senses):
             presence = resolve_presence(path, detector=(detectors or {}).get(sense), presence_from=sense, tagger=tagger)
             rows.append({"set": name, "sense": sense, "clip": Path(path).name, "truth": sorted(truth),
                          "predicted": list(presence.present_codes()),
+                         "stems": [CODES[i] for i in present_indices(presence.values)],
                          "clip_scores": {c: round(float(v), 2) for c, v in zip(CODES, presence.clip) if v >= 0.1}})
     return rows
 
 
 def table(rows):
-    lines = ["| set | sense | clips | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+    lines = ["| set | sense | clips | precision | recall | F1 | stems precision | stems recall | stems F1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["set"] for r in rows):
         for sense in dict.fromkeys(r["sense"] for r in rows if r["set"] == name):
-            picked = [(set(r["truth"]), set(r["predicted"])) for r in rows if r["set"] == name and r["sense"] == sense]
-            precision, recall, f1 = micro_scores(picked)
-            lines.append(f"| {name} | {sense} | {len(picked)} | {precision:.2f} | {recall:.2f} | {f1:.2f} |")
+            picked = [r for r in rows if r["set"] == name and r["sense"] == sense]
+            scores = [micro_scores([(set(r["truth"]), set(r[key])) for r in picked]) for key in ("predicted", "stems")]
+            lines.append(f"| {name} | {sense} | {len(picked)} | " + " | ".join(f"{v:.2f}" for v in sum(scores, ())) + " |")
     return "\n".join(lines)
 
 
@@ -93,7 +98,8 @@ def clip_lines(rows):
     for r in rows:
         scores = ", ".join(f"{code} {value:.2f}" for code, value in r["clip_scores"].items())
         lines.append(f"- {r['set']} / {r['clip']} / {r['sense']}: truth {','.join(r['truth']) or '-'}, "
-                     f"predicted {','.join(r['predicted']) or '-'} (clip scores >= 0.1: {scores or 'none'})")
+                     f"predicted {','.join(r['predicted']) or '-'}, stems {','.join(r['stems']) or '-'} "
+                     f"(clip scores >= 0.1: {scores or 'none'})")
     return "\n".join(lines)
 
 

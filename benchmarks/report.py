@@ -316,7 +316,8 @@ def main(argv=None):
     sections.append(second_library_section())
 
     sections += ["## Presence: who plays\n", "Per clip, the instruments whose clip probability reaches 0.5, against the "
-                 "truth; precision, recall and F1 counted over clips and instruments "
+                 "truth; precision, recall and F1 counted over clips and instruments; 'stems': the same for the "
+                 "instruments the separation job gives a stem (those that reach 0.5 anywhere in the timeline) "
                  "(`python benchmarks/presence_quality.py`). 'video': the detector alone; 'audio': the instrument "
                  "tagger (`models/tagger.keras`) alone; 'both': fused (`fusion.evidence`), at `separate_video`'s "
                  "defaults (video alone 1 frame/s; both 0.25 frame/s, at most 480 px). Real videos use the only real "
