@@ -182,6 +182,9 @@ def _provenance_rows(manifest):
     rows = [("model", f"{Path(model['path']).name} (config sha256 {model['config_sha256']})"),
             ("presence source", manifest["presence"].get("source") or ""),
             ("post-filter", manifest.get("postfilter") or "none")]
+    if manifest.get("membership"):
+        rows.append(("network told", f"an instrument plays within {manifest['membership']['hold_s']:g} s of where "
+                                     f"presence reached {manifest['membership']['threshold']:g}"))
     if detector:
         rows.append(("detector", f"{Path(str(detector.get('weights'))).name}, confidence {detector.get('confidence')}"))
     tagger = manifest["presence"].get("tagger")

@@ -168,8 +168,9 @@ def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=F
 def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False, level=None):
     """Decode ``stream`` block by block into ``folder``: ``mixture.flac`` and ``<code>.wav`` per index.
 
-    ``duration`` (seconds, if known) sizes the progress bar; ``level`` is the whole input's level in
-    dBFS for the separator's level matching (None: no gain).
+    ``presence`` is what the network is told in each window (:func:`conditioning`); ``duration``
+    (seconds, if known) sizes the progress bar; ``level`` is the whole input's level in dBFS for
+    the separator's level matching (None: no gain).
 
     Non-finite input samples are set to 0 on the way; returns how many there were. Every file
     ends exactly as long as the decoded input.
@@ -191,8 +192,7 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
     with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress,
               desc="separating", leave=False) as bar:
         if writers:
-            told = conditioning(presence)
-            window_presence = (lambda times: told.at(times, threshold=DEFAULT_THRESHOLD))
+            window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
             for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices, level):
                 for code, block in pieces.items():
                     writers[code].write(block)
@@ -265,7 +265,8 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     stream = AudioStream(media)
     sample_rate = stream.sample_rate
     with staging_folder(out_dir) as staging:
-        nb_bad = decode_and_separate(stream, separator, presence, indices, staging, info.duration_s, progress, level)
+        told = conditioning(presence)
+        nb_bad = decode_and_separate(stream, separator, told, indices, staging, info.duration_s, progress, level)
         nb_samples = stream.nb_samples
         warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial, info.has_video)
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
@@ -288,6 +289,7 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
             "duration_s": nb_samples / sample_rate, "stems": sorted(f"{code}.wav" for code in codes),
             "files": sorted([p.name for p in staging.iterdir()] + [MANIFEST, REPORT]),
             "instruments": codes, "presence": {"source": presence.meta.get("source"), **presence.to_json()},
+            "membership": told.meta.get("membership"),
             "model": model_fingerprint(separator), "postfilter": postfilter_description(wiener, nmf_blend),
             "input_level": {"level_dbfs": None if level is None else round(level, 2),
                             "gain_db": round(separator.input_gain_db(level), 2)},

@@ -64,6 +64,7 @@ def test_presence_file_changes_over_time(model_path, tmp_path):
     assert np.abs(violin[0, int(0.2 * 44100):int(1.2 * 44100)]).max() > 0.25  # present while the row says so
     assert np.abs(violin[0, int(1.7 * 44100):]).max() < 1e-3  # gated once the violin has gone
     assert np.abs(cello[0, int(1.7 * 44100):]).max() > 0.25
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["membership"] is None  # followed exactly
 
 
 def test_video_with_labels_writes_stems_and_videos(sine_video, model_path, tmp_path):
@@ -140,6 +141,8 @@ def test_presence_from_the_senses_is_held_over_rests(model_path, tmp_path):
     from audio.separator import Separator
     from pipelines.separate import separate_media
 
-    separate_media(tmp_path / "tone.wav", tmp_path / "out", Separator(model_path, level_match=False), heard)
+    manifest = separate_media(tmp_path / "tone.wav", tmp_path / "out", Separator(model_path, level_match=False), heard)
     violin, _ = read_audio(tmp_path / "out" / "vn.wav")
     assert np.abs(violin[0, int(3.2 * 44100):]).max() > 0.25  # still told it plays: its rests are the network's
+    assert manifest["membership"]["hold_s"] == 15.0
+    assert "within 15 s of where presence reached 0.5" in (tmp_path / "out" / "report.html").read_text()
