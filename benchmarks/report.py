@@ -216,7 +216,8 @@ def second_library_section():
 
 
 def separable_pieces(root, out):
-    """``out``: links to the piece folders of ``root`` that hold more than one instrument (a fresh folder)."""
+    """``out``: the piece folders of ``root`` that hold more than one instrument, their files linked
+    (a fresh folder; file links, since a recursive glob does not enter linked folders)."""
     from fusion.instruments import parse_urmp_name
 
     if out.exists():
@@ -224,7 +225,9 @@ def separable_pieces(root, out):
     out.mkdir(parents=True)
     for piece in sorted(p for p in root.iterdir() if p.is_dir()):
         if len(set(parse_urmp_name(piece.name).codes)) > 1:
-            (out / piece.name).symlink_to(piece.resolve(), target_is_directory=True)
+            (out / piece.name).mkdir()
+            for path in piece.iterdir():
+                (out / piece.name / path.name).symlink_to(path.resolve())
     return out
 
 
