@@ -53,11 +53,12 @@ def split_of(score_id):
 
 def load_score(score_id):
     """Parse a score (corpus-relative path or file) into note arrays, one per non-empty part."""
-    from music21 import converter, corpus, tempo
+    from music21 import tempo
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        score = converter.parse(score_id) if Path(score_id).is_file() else corpus.parse(score_id)
+    try:
+        score = parse_music21(score_id)
+    except Exception:  # noqa: BLE001  (music21's pickle of it may be half-written by another worker)
+        score = parse_music21(score_id, from_source=True)
     if hasattr(score, "scores"):  # an Opus: several scores in one file; take the first
         score = score.scores[0]
     parts = []
@@ -71,6 +72,19 @@ def load_score(score_id):
     marks = list(score.recurse().getElementsByClass(tempo.MetronomeMark))
     qpm = marks[0].getQuarterBPM() if marks and marks[0].number else None
     return Score(score_id=score_id, parts=parts, tempo_qpm=qpm)
+
+
+def parse_music21(score_id, from_source=False):
+    """music21's stream of a score file or corpus path: through music21's pickle cache, or with
+    ``from_source`` from the file itself, reading and writing no cache (no race with other workers)."""
+    from music21 import converter, corpus
+
+    path = score_id if Path(score_id).is_file() else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if from_source:
+            return converter.parse(path or corpus.getWork(score_id), forceSource=True, storePickle=False)
+        return converter.parse(path) if path else corpus.parse(score_id)
 
 
 def slurred_onsets(part, score):
