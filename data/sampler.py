@@ -10,7 +10,10 @@ into one accompaniment per track that joins the mix (kept with the same probabil
 own gain) but has no target and no label. Clips of instruments outside the vocabulary
 (``accompaniment``: ``python -m data.accompaniment``'s piano, organ, voices...) join a share
 ``accompaniment_probability`` of the mixes the same way, with no target, at ``accompaniment_db``
-relative to the ensemble: the players a real performance has beside ours. Batch ``step`` depends
+relative to the ensemble: the players a real performance has beside ours. With
+``false_presence_probability`` an example also names instruments that do not play (their targets
+silent), as a tagger's false alarms do at inference, so the network learns to leave a named but
+unheard instrument's stem quiet rather than fill it. Batch ``step`` depends
 only on ``(seed, step)``, so a resumed run sees exactly the batches it would have seen.
 
 A batch is ``(inputs, targets)``: ``inputs = {"mix": (B, input_length, 1), "presence": (B, K)}``
@@ -27,6 +30,7 @@ from fusion.instruments import CODES, NB_INSTRUMENTS, index_of
 
 
 SILENT_RMS = 1e-4  # -80 dBFS: a window this quiet sets no level
+FALSE_PRESENCE_STREAM = 1  # third seed word of the random stream that draws false presence
 
 
 def read_clips(paths, sample_rate, progress=False, desc="loading accompaniment"):
@@ -64,6 +68,10 @@ class StemSampler:
             then the batches are exactly those of a sampler without clips).
         accompaniment_db: ``(low, high)`` range of the clip's RMS level relative to the ensemble's in
             the window, in dB (relative to its own level when the ensemble is silent there).
+        false_presence_probability: chance an example's presence also names an instrument that is
+            not in its mix (target silent); each further one is named with the same chance (so
+            about ``p**n`` of examples name ``n`` or more); 0: never (and then the batches are
+            exactly those of a sampler without it).
         progress: show a bar while the stems load (decoding and resampling run in threads, one
             per core: libsndfile and libsoxr release the GIL).
     """
@@ -71,7 +79,7 @@ class StemSampler:
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
                  gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, repitch_semitones=0.0,
                  sample_rate=22050, accompaniment=(), accompaniment_probability=0.0, accompaniment_db=(-12.0, 0.0),
-                 progress=False):
+                 false_presence_probability=0.0, progress=False):
         self.input_length, self.output_length = input_length, output_length
         self.context = (input_length - output_length) // 2
         self.batch_size, self.seed = batch_size, seed
@@ -79,6 +87,7 @@ class StemSampler:
         self.eq_db, self.repitch_semitones, self.sample_rate = eq_db, repitch_semitones, sample_rate
         self.clips = [clip for clip in accompaniment if len(clip) >= input_length]
         self.accompaniment_probability, self.accompaniment_db = accompaniment_probability, accompaniment_db
+        self.false_presence_probability = false_presence_probability
         with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
             self.tracks = list(tqdm(pool.map(self._load, tracks), total=len(tracks), desc="loading stems",
                                     disable=not progress))
@@ -143,6 +152,15 @@ class StemSampler:
             mix, targets = mix / peak, targets / peak
         return mix, presence, targets
 
+    def _false_alarms(self, rng, presence):
+        """Indices of absent instruments to name anyway: each with chance ``false_presence_probability``,
+        drawn one after another while the draws succeed."""
+        absent = list(np.flatnonzero(presence == 0))
+        named = []
+        while absent and rng.random() < self.false_presence_probability:
+            named.append(absent.pop(int(rng.integers(len(absent)))))
+        return np.asarray(named, dtype=int)
+
     def _outsider(self, rng, ensemble):
         """A random ``input_length`` crop of an accompaniment clip, at a random level re ``ensemble``."""
         crop = random_crop(rng, self.clips, self.input_length)
@@ -156,6 +174,10 @@ class StemSampler:
         """Batch number ``step``: ``({"mix", "presence"}, targets)``."""
         rng = np.random.default_rng([self.seed, step])
         mixes, presences, targets = zip(*(self.example(rng) for _ in range(self.batch_size)))
+        if self.false_presence_probability > 0:  # from a stream of its own: the mixes stay those without it
+            alarms_rng = np.random.default_rng([self.seed, step, FALSE_PRESENCE_STREAM])
+            for presence in presences:
+                presence[self._false_alarms(alarms_rng, presence)] = 1.0
         inputs = {"mix": np.stack(mixes)[..., None], "presence": np.stack(presences)}
         return inputs, np.stack(targets)[..., None]
 

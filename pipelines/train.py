@@ -8,7 +8,9 @@ NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
 ``data.validation`` folders, when given, are scored instead of the held-out scores;
 ``data.accompaniment`` folders of clips outside the vocabulary (``python -m data.accompaniment``)
 join ``data.accompaniment_probability`` of the mixes, with no target, at ``data.accompaniment_db``
-(``[low, high]`` dB re the ensemble; default ``[-12, 0]``). With
+(``[low, high]`` dB re the ensemble; default ``[-12, 0]``);
+``data.false_presence_probability`` names absent instruments in that share of the examples (their
+targets silent: a tagger's false alarms). With
 ``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
 the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
 and validation reads the ``data.validation`` folders. ``--export MODEL.keras`` trains nothing: it
@@ -130,17 +132,21 @@ def training_level_db(sampler, nb_examples=256):
 
 def sampler_options(config):
     """The :class:`data.sampler.StemSampler` keywords ``config`` asks for: seed, remixing, gains,
-    equaliser, repitching, accompaniment share and level, and sample rate; a one-line error for a
-    bad value."""
+    equaliser, repitching, accompaniment share and level, false presence, and sample rate; a one-line
+    error for a bad value."""
     data, training = config["data"], config["training"]
     probability = augmentation_amount(data, "accompaniment_probability", 0.3 if data.get("accompaniment") else 0.0)
     if probability > 1:
         raise ConfigError(f"data.accompaniment_probability must be between 0 and 1, got {probability:g}")
+    false_presence = augmentation_amount(data, "false_presence_probability")
+    if false_presence >= 1:
+        raise ConfigError(f"data.false_presence_probability must be at least 0 and below 1, got {false_presence:g}")
     return {"seed": training.get("seed", 0), "remix_probability": data.get("remix_probability", 0.5),
             "gain_db": stem_gain_range(data), "eq_db": augmentation_amount(data, "eq_db"),
             "repitch_semitones": augmentation_amount(data, "repitch_semitones"),
             "accompaniment_probability": probability,
             "accompaniment_db": db_range(data, "accompaniment_db", (-12.0, 0.0)),
+            "false_presence_probability": false_presence,
             "sample_rate": config["model"].get("sample_rate", 22050)}
 
 
@@ -181,7 +187,7 @@ def tfrecord_batches(config, input_length, output_length):
     Validation reads the folders of ``data.validation`` (none: no validation, no early stopping).
     Needs TensorFlow; works under the JAX backend too.
     """
-    for key in ("eq_db", "repitch_semitones", "accompaniment"):
+    for key in ("eq_db", "repitch_semitones", "accompaniment", "false_presence_probability"):
         if config["data"].get(key):
             raise ConfigError(f"data.{key} is applied by the NumPy sampler only: train from data.train folders, "
                               f"or drop data.{key}")

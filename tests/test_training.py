@@ -175,6 +175,7 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
                              ("data.repitch_semitones=-2", "data.repitch_semitones must be a number >= 0"),
                              ("data.accompaniment_probability=1.5",
                               "accompaniment_probability must be between 0 and 1"),
+                             ("data.false_presence_probability=1", "false_presence_probability must be at least 0"),
                              (f"data.accompaniment=[{tmp_path}]", "data.accompaniment: no audio files under")]:
         assert train_main(bad_augmentation + ["--set", setting]) == 2
         assert message in capsys.readouterr().err
@@ -221,6 +222,24 @@ def test_cli_trains_with_accompaniment_clips_and_says_so_in_the_card(dataset, tm
     assert train_main(args) == 0
     card = json.loads((run / "model.json").read_text())
     assert card["data"]["accompaniment_clips"] == 1  # the clip shorter than a window is left out
+
+
+def test_false_presence_names_absent_instruments_with_silent_targets_and_changes_nothing_else(dataset):
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    plain = StemSampler(read_urmp(dataset), input_length, output_length, 64, seed=1)
+    never = StemSampler(read_urmp(dataset), input_length, output_length, 64, seed=1, false_presence_probability=0.0)
+    named = StemSampler(read_urmp(dataset), input_length, output_length, 64, seed=1, false_presence_probability=0.5)
+    (plain_inputs, plain_targets), (named_inputs, named_targets) = plain.batch(3), named.batch(3)
+    np.testing.assert_array_equal(never.batch(3)[0]["presence"], plain_inputs["presence"])
+    np.testing.assert_array_equal(named_inputs["mix"], plain_inputs["mix"])  # the mixes and targets are as before
+    np.testing.assert_array_equal(named_targets, plain_targets)
+    playing = np.abs(plain_targets[..., 0]).max(axis=-1) > 0
+    extra = (named_inputs["presence"] - plain_inputs["presence"]).sum(axis=1)
+    assert np.all(named_inputs["presence"] >= plain_inputs["presence"])
+    assert not np.any(playing & (plain_inputs["presence"] == 0))
+    assert 0.3 < np.mean(extra >= 1) < 0.7 and np.mean(extra >= 2) < np.mean(extra >= 1)  # ~p and ~p**2
+    falsely_named = (named_inputs["presence"] == 1) & (plain_inputs["presence"] == 0)
+    assert np.all(named_targets[falsely_named] == 0)
 
 
 def test_the_stem_gain_range_scales_every_target(dataset):
