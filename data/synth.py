@@ -29,7 +29,7 @@ from tqdm import tqdm
 from audio.io import write_audio
 from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
-from common.files import write_json
+from common.files import replace_folder, staging_folder, write_json
 from data.render import find_soundfonts, render_notes
 from data.room import add_noise_floor, apply_colour, apply_room, draw_microphone_colour, draw_room
 from data.samples import SampleLibrary, check_coverage
@@ -215,24 +215,21 @@ def synthesize_piece(number, score_ids, soundfonts, libraries, sample_share, see
 
 
 def write_piece(out, number, title, codes, stems, meta, sample_rate):
-    """Write one piece folder in URMP layout, atomically (a temp folder renamed into place).
+    """Write one piece folder in URMP layout, atomically (a staging folder put into place whole).
 
-    An earlier folder of the same piece number (``--force``) is replaced: moved aside, then deleted.
+    An earlier folder of the same piece number (``--force``) is replaced: one of the same name
+    atomically, others (another title or ensemble) deleted first.
     """
     name = format_piece_name(number, title, codes)
-    tmp = out / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    mix = stems.sum(axis=0, dtype=np.float32)
-    write_audio(tmp / f"AuMix_{name}.wav", mix, sample_rate)
-    for part, (code, stem) in enumerate(zip(codes, stems), start=1):
-        write_audio(tmp / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, sample_rate)
-    write_json(tmp / "meta.json", meta)
-    for index, earlier in enumerate(out.glob(f"{number:02d}_*")):
-        aside = out / f".old-{earlier.name}-{os.getpid()}-{index}"
-        os.replace(earlier, aside)
-        shutil.rmtree(aside)
-    os.replace(tmp, out / name)
+    with staging_folder(out / name) as staging:
+        write_audio(staging / f"AuMix_{name}.wav", stems.sum(axis=0, dtype=np.float32), sample_rate)
+        for part, (code, stem) in enumerate(zip(codes, stems), start=1):
+            write_audio(staging / f"AuSep_{part}_{code}_{number:02d}_{title}.wav", stem, sample_rate)
+        write_json(staging / "meta.json", meta)
+    for earlier in out.glob(f"{number:02d}_*"):
+        if earlier.name != name:
+            shutil.rmtree(earlier)
+    replace_folder(staging, out / name)
     return out / name
 
 

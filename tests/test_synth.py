@@ -164,3 +164,23 @@ def test_a_score_whose_cached_copy_fails_is_parsed_from_its_file(pieces, monkeyp
     again = data.scores.load_score(path)
     assert len(again.parts) == len(expected.parts) >= 2
     assert all(np.array_equal(a, b) for a, b in zip(again.parts, expected.parts))
+
+
+def test_a_piece_rewritten_under_another_name_replaces_the_earlier_and_a_failed_write_leaves_it(tmp_path, monkeypatch):
+    import data.synth
+    from data.synth import write_piece
+
+    stems = np.full((2, 800), 0.1, dtype=np.float32)
+    first = write_piece(tmp_path, 3, "Bwv1", ("vn", "vc"), stems, {"seed": 1}, 8000)
+    second = write_piece(tmp_path, 3, "Bwv2", ("fl", "ob"), stems, {"seed": 2}, 8000)
+    assert [p.name for p in tmp_path.iterdir()] == [second.name] and first != second
+    assert sorted(p.name for p in second.iterdir())[0] == "AuMix_03_Bwv2_fl_ob.wav"
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(data.synth, "write_json", broken)
+    with pytest.raises(OSError):
+        write_piece(tmp_path, 3, "Bwv2", ("fl", "ob"), stems, {"seed": 3}, 8000)
+    assert [p.name for p in tmp_path.iterdir()] == [second.name]  # no staging folder left, the piece kept
+    assert json.loads((second / "meta.json").read_text()) == {"seed": 2}
