@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from audio.io import read_audio
-from fusion.instruments import CODES, NB_INSTRUMENTS, index_of
+from fusion.instruments import CODES, INSTRUMENTS, NB_INSTRUMENTS, index_of
 
 
 SILENT_RMS = 1e-4  # -80 dBFS: a window this quiet sets no level
@@ -72,6 +72,9 @@ class StemSampler:
             not in its mix (target silent); each further one is named with the same chance (so
             about ``p**n`` of examples name ``n`` or more); 0: never (and then the batches are
             exactly those of a sampler without it).
+        false_presence_pool: ``"any"`` absent instrument, or ``"family"``: one of the family of an
+            instrument that plays (a viola beside a violin: the tagger's usual mistake), any other
+            when the family has none left.
         progress: show a bar while the stems load (decoding and resampling run in threads, one
             per core: libsndfile and libsoxr release the GIL).
     """
@@ -79,7 +82,7 @@ class StemSampler:
     def __init__(self, tracks, input_length, output_length, batch_size, seed=0, remix_probability=0.5,
                  gain_db=(-6.0, 3.0), keep_probability=0.75, eq_db=0.0, repitch_semitones=0.0,
                  sample_rate=22050, accompaniment=(), accompaniment_probability=0.0, accompaniment_db=(-12.0, 0.0),
-                 false_presence_probability=0.0, progress=False):
+                 false_presence_probability=0.0, false_presence_pool="any", progress=False):
         self.input_length, self.output_length = input_length, output_length
         self.context = (input_length - output_length) // 2
         self.batch_size, self.seed = batch_size, seed
@@ -87,7 +90,7 @@ class StemSampler:
         self.eq_db, self.repitch_semitones, self.sample_rate = eq_db, repitch_semitones, sample_rate
         self.clips = [clip for clip in accompaniment if len(clip) >= input_length]
         self.accompaniment_probability, self.accompaniment_db = accompaniment_probability, accompaniment_db
-        self.false_presence_probability = false_presence_probability
+        self.false_presence_probability, self.false_presence_pool = false_presence_probability, false_presence_pool
         with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
             self.tracks = list(tqdm(pool.map(self._load, tracks), total=len(tracks), desc="loading stems",
                                     disable=not progress))
@@ -154,11 +157,14 @@ class StemSampler:
 
     def _false_alarms(self, rng, presence):
         """Indices of absent instruments to name anyway: each with chance ``false_presence_probability``,
-        drawn one after another while the draws succeed."""
-        absent = list(np.flatnonzero(presence == 0))
-        named = []
+        drawn one after another while the draws succeed, from ``false_presence_pool``."""
+        named, families = [], {INSTRUMENTS[i].family for i in np.flatnonzero(presence)}
+        absent = [int(i) for i in np.flatnonzero(presence == 0)]
         while absent and rng.random() < self.false_presence_probability:
-            named.append(absent.pop(int(rng.integers(len(absent)))))
+            related = [i for i in absent if INSTRUMENTS[i].family in families]
+            pool = related if self.false_presence_pool == "family" and related else absent
+            named.append(pool[rng.integers(len(pool))])
+            absent.remove(named[-1])
         return np.asarray(named, dtype=int)
 
     def _outsider(self, rng, ensemble):

@@ -10,7 +10,8 @@ NumPy sampler, so training runs under the TensorFlow and the JAX backends alike
 join ``data.accompaniment_probability`` of the mixes, with no target, at ``data.accompaniment_db``
 (``[low, high]`` dB re the ensemble; default ``[-12, 0]``);
 ``data.false_presence_probability`` names absent instruments in that share of the examples (their
-targets silent: a tagger's false alarms). With
+targets silent: a tagger's false alarms), drawn from ``data.false_presence_pool``: ``any`` absent
+instrument (default) or one of a playing instrument's ``family``. With
 ``data.tfrecords: "DIR/*.tfrecord.gz"`` (made by ``python -m data.tfrecords``) batches come from
 the tf.data pipeline instead (TensorFlow needed; a resumed run reshuffles rather than replaying),
 and validation reads the ``data.validation`` folders. ``--export MODEL.keras`` trains nothing: it
@@ -28,6 +29,7 @@ from common.cli import add_debug_flag, run_cli
 from common.errors import ConfigError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+FALSE_PRESENCE_POOLS = ("any", "family")  # data.sampler.StemSampler's false_presence_pool
 
 
 def merge(base, override):
@@ -141,12 +143,16 @@ def sampler_options(config):
     false_presence = augmentation_amount(data, "false_presence_probability")
     if false_presence >= 1:
         raise ConfigError(f"data.false_presence_probability must be at least 0 and below 1, got {false_presence:g}")
+    false_presence_pool = data.get("false_presence_pool", "any")
+    if false_presence_pool not in FALSE_PRESENCE_POOLS:
+        raise ConfigError(f"data.false_presence_pool must be one of {', '.join(FALSE_PRESENCE_POOLS)}, "
+                          f"got {false_presence_pool!r}")
     return {"seed": training.get("seed", 0), "remix_probability": data.get("remix_probability", 0.5),
             "gain_db": stem_gain_range(data), "eq_db": augmentation_amount(data, "eq_db"),
             "repitch_semitones": augmentation_amount(data, "repitch_semitones"),
             "accompaniment_probability": probability,
             "accompaniment_db": db_range(data, "accompaniment_db", (-12.0, 0.0)),
-            "false_presence_probability": false_presence,
+            "false_presence_probability": false_presence, "false_presence_pool": false_presence_pool,
             "sample_rate": config["model"].get("sample_rate", 22050)}
 
 

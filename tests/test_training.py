@@ -176,6 +176,7 @@ def test_cli_trains_and_reports_bad_configs(dataset, tmp_path, capsys):
                              ("data.accompaniment_probability=1.5",
                               "accompaniment_probability must be between 0 and 1"),
                              ("data.false_presence_probability=1", "false_presence_probability must be at least 0"),
+                             ("data.false_presence_pool=nearby", "false_presence_pool must be one of any, family"),
                              (f"data.accompaniment=[{tmp_path}]", "data.accompaniment: no audio files under")]:
         assert train_main(bad_augmentation + ["--set", setting]) == 2
         assert message in capsys.readouterr().err
@@ -240,6 +241,24 @@ def test_false_presence_names_absent_instruments_with_silent_targets_and_changes
     assert 0.3 < np.mean(extra >= 1) < 0.7 and np.mean(extra >= 2) < np.mean(extra >= 1)  # ~p and ~p**2
     falsely_named = (named_inputs["presence"] == 1) & (plain_inputs["presence"] == 0)
     assert np.all(named_targets[falsely_named] == 0)
+
+
+def test_false_presence_from_the_family_names_a_relative_of_a_player(dataset):
+    from fusion.instruments import INSTRUMENTS
+
+    input_length, output_length = waveunet_lengths(512, 3, 5, 3)
+    plain = StemSampler(read_urmp(dataset), input_length, output_length, 64, seed=1)
+    related = StemSampler(read_urmp(dataset), input_length, output_length, 64, seed=1, false_presence_probability=0.5,
+                          false_presence_pool="family")
+    plain_presence, related_presence = plain.batch(3)[0]["presence"], related.batch(3)[0]["presence"]
+    nb_added = 0
+    for old, new in zip(plain_presence, related_presence):
+        families = {INSTRUMENTS[i].family for i in np.flatnonzero(old)}
+        relatives = {i for i in np.flatnonzero(old == 0) if INSTRUMENTS[i].family in families}
+        added = set(np.flatnonzero(new - old))
+        assert len(added & relatives) == min(len(added), len(relatives))  # relatives first, others once none is left
+        nb_added += len(added)
+    assert nb_added > 10
 
 
 def test_the_stem_gain_range_scales_every_target(dataset):
