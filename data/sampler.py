@@ -31,6 +31,7 @@ from fusion.instruments import CODES, INSTRUMENTS, NB_INSTRUMENTS, index_of
 
 SILENT_RMS = 1e-4  # -80 dBFS: a window this quiet sets no level
 FALSE_PRESENCE_STREAM = 1  # third seed word of the random stream that draws false presence
+FALSE_PRESENCE_POOLS = ("any", "family")  # what StemSampler's false_presence_pool may be
 
 
 def read_clips(paths, sample_rate, progress=False, desc="loading accompaniment"):

@@ -29,7 +29,6 @@ from common.cli import add_debug_flag, run_cli
 from common.errors import ConfigError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-FALSE_PRESENCE_POOLS = ("any", "family")  # data.sampler.StemSampler's false_presence_pool
 
 
 def merge(base, override):
@@ -136,6 +135,8 @@ def sampler_options(config):
     """The :class:`data.sampler.StemSampler` keywords ``config`` asks for: seed, remixing, gains,
     equaliser, repitching, accompaniment share and level, false presence, and sample rate; a one-line
     error for a bad value."""
+    from data.sampler import FALSE_PRESENCE_POOLS
+
     data, training = config["data"], config["training"]
     probability = augmentation_amount(data, "accompaniment_probability", 0.3 if data.get("accompaniment") else 0.0)
     if probability > 1:
