@@ -11,6 +11,7 @@ ops = keras.ops
 
 # (window and FFT length, hop) in samples: ~12 ms, 46 ms and 93 ms windows at 22.05 kHz.
 STFT_RESOLUTIONS = ((256, 64), (1024, 256), (2048, 512))
+SILENCE_RATIO = 1e-4  # a target under -40 dB re the example's mean source energy counts as silent
 MAGNITUDE_FLOOR = 1e-3  # below this the log-magnitude term stops caring (~-60 dB re a full-scale bin)
 
 
@@ -31,6 +32,21 @@ def stem_balanced_mse(targets, estimates, floor=0.1):
     energies = ops.mean(ops.square(targets), axis=(2, 3))
     mean_energy = ops.mean(energies, axis=1, keepdims=True) + 1e-10
     return ops.mean(errors * mean_energy / (energies + floor * mean_energy), axis=1)
+
+
+def silent_stem_error(targets, estimates, silence_ratio=SILENCE_RATIO):
+    """Per example, the squared error of the sources whose target is silent, summed over sources
+    and divided by their number (the scale of MSE), so it adds to MSE what those stems already cost there.
+
+    A target is silent when its mean energy is under ``silence_ratio`` times the example's mean
+    energy per source (or exact zero): a named instrument that does not play (false presence in
+    training) or rests. Gated absent instruments are exact silence in estimates too and add nothing.
+    """
+    errors = ops.mean(ops.square(targets - estimates), axis=(2, 3))  # (batch, nb_sources)
+    energies = ops.mean(ops.square(targets), axis=(2, 3))
+    mean_energy = ops.mean(energies, axis=1, keepdims=True)
+    silent = ops.cast(energies <= silence_ratio * mean_energy, errors.dtype)
+    return ops.mean(silent * errors, axis=1)
 
 
 def stft_magnitudes(signals, fft_length, hop):
@@ -109,13 +125,35 @@ class MseAndBalancedLoss(keras.losses.Loss):
         return {**super().get_config(), "balanced_weight": self.balanced_weight}
 
 
+@keras.saving.register_keras_serializable(package="avsep")
+class MseAndSilenceLoss(keras.losses.Loss):
+    """Mean squared error plus ``silence_weight`` times :func:`silent_stem_error`.
+
+    With MSE a stem that should be silent but holds -10 dB of its neighbours costs little against
+    the loud stems' errors, so a named instrument that does not play keeps their sound. This
+    weighs a silent target's error ``1 + silence_weight`` times its MSE share; others as in MSE.
+    """
+
+    def __init__(self, silence_weight=9.0, name="mse_silence", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.silence_weight = silence_weight
+
+    def call(self, targets, estimates):
+        mse = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
+        return mse + self.silence_weight * silent_stem_error(targets, estimates)
+
+    def get_config(self):
+        return {**super().get_config(), "silence_weight": self.silence_weight}
+
+
 def build_loss(training):
-    """The loss named by ``training['loss']``: ``mse``, ``sse``, ``l1``, ``balanced``, ``mse+stft``
-    or ``mse+balanced``.
+    """The loss named by ``training['loss']``: ``mse``, ``sse``, ``l1``, ``balanced``, ``mse+stft``,
+    ``mse+balanced`` or ``mse+silence``.
 
     ``mse+stft`` reads its balance from ``training['stft_weight']``; the default, 5e-4, gives the
     two terms about equal shares for the shipped model on its training batches. ``mse+balanced``
-    reads ``training['balanced_weight']`` (default 0.25).
+    reads ``training['balanced_weight']`` (default 0.25), ``mse+silence`` ``training['silence_weight']``
+    (default 9: a silent target's error weighs 10x).
     """
     name = training.get("loss", "mse")
     if name in WEIGHTED_LOSSES:
@@ -132,4 +170,5 @@ def build_loss(training):
 LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae", "balanced": stem_balanced_mse}
 # name: (loss class, the training key holding its weight, that weight's default)
 WEIGHTED_LOSSES = {"mse+stft": (WaveformAndSpectrumLoss, "stft_weight", 5e-4),
-                   "mse+balanced": (MseAndBalancedLoss, "balanced_weight", 0.25)}
+                   "mse+balanced": (MseAndBalancedLoss, "balanced_weight", 0.25),
+                   "mse+silence": (MseAndSilenceLoss, "silence_weight", 9.0)}

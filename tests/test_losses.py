@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from audio.backend import keras
-from audio.losses import (MseAndBalancedLoss, WaveformAndSpectrumLoss, build_loss, multi_resolution_stft_distance,
+from audio.losses import (MseAndBalancedLoss, MseAndSilenceLoss, WaveformAndSpectrumLoss, build_loss,
+                          multi_resolution_stft_distance, silent_stem_error,
                           stem_balanced_mse)
 from common.errors import ConfigError
 
@@ -91,3 +92,23 @@ def test_mse_plus_a_share_of_the_balanced_loss_adds_the_two_terms_and_round_trip
     assert build_loss({"loss": "mse+balanced"}).balanced_weight == 0.25
     with pytest.raises(ConfigError, match="training.balanced_weight must be a number >= 0, got -1"):
         build_loss({"loss": "mse+balanced", "balanced_weight": -1})
+
+
+def test_the_silence_term_weighs_only_the_error_of_stems_that_should_be_silent():
+    rng = np.random.default_rng(1)
+    playing = rng.standard_normal((1, 2, 1000, 1)).astype(np.float32)
+    targets = np.concatenate([playing, np.zeros((1, 1, 1000, 1), np.float32)], axis=1)  # third stem silent
+    leak = 0.3 * playing[:, :1]
+    leak_into_silent = np.concatenate([playing, leak], axis=1)
+    leak_into_playing = np.concatenate([playing[:, :1], playing[:, 1:] + leak, np.zeros_like(leak)], axis=1)
+    assert float(silent_stem_error(targets, leak_into_playing)[0]) == 0.0
+    assert float(silent_stem_error(targets, leak_into_silent)[0]) == pytest.approx(
+        float(np.mean(leak ** 2)) / 3, rel=1e-4)
+    loss = build_loss({"loss": "mse+silence", "silence_weight": 4})
+    same_mse = [float(np.mean((targets - e) ** 2)) for e in (leak_into_silent, leak_into_playing)]
+    assert same_mse[0] == pytest.approx(same_mse[1])
+    assert float(loss(targets, leak_into_silent)) == pytest.approx(5 * float(loss(targets, leak_into_playing)), rel=1e-4)
+    assert MseAndSilenceLoss.from_config(loss.get_config()).silence_weight == 4
+    assert build_loss({"loss": "mse+silence"}).silence_weight == 9
+    with pytest.raises(ConfigError, match="training.silence_weight must be a number >= 0"):
+        build_loss({"loss": "mse+silence", "silence_weight": "lots"})

@@ -131,7 +131,7 @@ def test_resume_after_interruption_continues_step_count_and_loss(dataset, tmp_pa
         np.testing.assert_allclose(wa, wb, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss", ["sse", "l1", "balanced", "mse+stft", "mse+balanced"])
+@pytest.mark.parametrize("loss", ["sse", "l1", "balanced", "mse+stft", "mse+balanced", "mse+silence"])
 def test_other_losses_and_decay_train(dataset, tmp_path, loss):
     state = train(config(loss=loss, decay={"rate": 0.5, "steps": 2}, steps=2), tmp_path, sampler_for(dataset),
                   progress=False)
