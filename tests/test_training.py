@@ -1,9 +1,12 @@
+import itertools
 import json
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from audio import step_loop
 from audio.train import train
 from audio.architectures import load_separator
 from audio.separator import Separator
@@ -447,16 +450,18 @@ def test_the_workers_close_with_large_batches_still_in_flight(dataset):
     assert not closing.is_alive()
 
 
-def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path, capsys):
-    settings = config(steps=10 ** 6, snapshot_every=50, checkpoint_every=10 ** 5, log_every=10)
+def test_a_time_boxed_run_stops_checkpointed_and_keeps_snapshots(dataset, tmp_path, capsys, monkeypatch):
+    ticks = itertools.count(0.0, 0.1)  # the run's clock gains 0.1 s per reading: ~0.3 s a step on any machine
+    monkeypatch.setattr(step_loop, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    settings = config(steps=10 ** 6, snapshot_every=10, checkpoint_every=10 ** 5, log_every=5)
     state = train(settings, tmp_path, sampler_for(dataset), max_minutes=0.15, progress=True)
-    assert 50 <= state["step"] < 10 ** 6
+    assert 10 <= state["step"] < 40
     bar = capsys.readouterr().err  # counts minutes left, not a million steps
     assert "minutes_left=0" in bar and "/1000000" not in bar
     assert json.loads((tmp_path / "state.json").read_text())["step"] == state["step"]
     assert (tmp_path / "checkpoint.keras").exists() and (tmp_path / "model.keras").exists()
-    snapshot = load_separator(tmp_path / "snapshots" / "step000050.keras")
-    assert json.loads((tmp_path / "snapshots" / "step000050.json").read_text())["steps"] == 50
+    snapshot = load_separator(tmp_path / "snapshots" / "step000010.keras")
+    assert json.loads((tmp_path / "snapshots" / "step000010.json").read_text())["steps"] == 10
     assert snapshot.settings["nb_levels"] == 3
     resumed = train(settings, tmp_path, sampler_for(dataset), max_steps=1, progress=False)
     assert resumed["step"] == state["step"] + 1
