@@ -35,8 +35,8 @@ def stem_balanced_mse(targets, estimates, floor=0.1):
 
 
 def silent_stem_error(targets, estimates, silence_ratio=SILENCE_RATIO):
-    """Per example, the squared error of the sources whose target is silent, summed over sources
-    and divided by their number (the scale of MSE), so it adds to MSE what those stems already cost there.
+    """Per example, the squared error of the sources whose target is silent, averaged over all
+    sources as MSE averages them, so it adds to MSE what those stems already cost there.
 
     A target is silent when its mean energy is under ``silence_ratio`` times the example's mean
     energy per source (or exact zero): a named instrument that does not play (false presence in
