@@ -83,67 +83,66 @@ def multi_resolution_stft_distance(targets, estimates, resolutions=STFT_RESOLUTI
     return distance / len(resolutions)
 
 
-@keras.saving.register_keras_serializable(package="avsep")
-class WaveformAndSpectrumLoss(keras.losses.Loss):
-    """Mean squared waveform error plus ``stft_weight`` times the multi-resolution STFT distance.
+class MseAndWeightedTerm(keras.losses.Loss):
+    """Mean squared error plus a weight times a second per-example term, which a subclass names.
 
-    The waveform term keeps the phase (and so SDR) honest; the spectral term, which ignores
-    phase, asks for the right partials at every time scale. ``stft_weight`` sets their balance.
+    A subclass sets ``term`` (a function ``(targets, estimates) -> (batch,)``), ``weight_key``
+    (the ``training`` key, and the config key, holding the weight), ``default_weight`` and
+    ``default_name``. ``weight`` is read from that key when given by name (as ``from_config`` does).
     """
+    term = None
+    weight_key = None
+    default_weight = None
+    default_name = None
 
-    def __init__(self, stft_weight=5e-4, name="mse_stft", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.stft_weight = stft_weight
+    def __init__(self, weight=None, name=None, **kwargs):
+        weight = kwargs.pop(self.weight_key, weight)
+        super().__init__(name=name or self.default_name, **kwargs)
+        self.weight = self.default_weight if weight is None else weight
 
     def call(self, targets, estimates):
-        waveform = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
-        return waveform + self.stft_weight * multi_resolution_stft_distance(targets, estimates)
+        mse = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
+        return mse + self.weight * type(self).term(targets, estimates)
 
     def get_config(self):
-        return {**super().get_config(), "stft_weight": self.stft_weight}
+        return {**super().get_config(), self.weight_key: self.weight}
 
 
 @keras.saving.register_keras_serializable(package="avsep")
-class MseAndBalancedLoss(keras.losses.Loss):
-    """Mean squared error plus ``balanced_weight`` times :func:`stem_balanced_mse`.
+class WaveformAndSpectrumLoss(MseAndWeightedTerm):
+    """MSE plus ``stft_weight`` times :func:`multi_resolution_stft_distance`.
+
+    The waveform term keeps the phase (and so SDR) honest; the spectral term, which ignores
+    phase, asks for the right partials at every time scale. The default, 5e-4, gives the two
+    terms about equal shares for the shipped model on its training batches.
+    """
+    term = staticmethod(multi_resolution_stft_distance)
+    weight_key, default_weight, default_name = "stft_weight", 5e-4, "mse_stft"
+
+
+@keras.saving.register_keras_serializable(package="avsep")
+class MseAndBalancedLoss(MseAndWeightedTerm):
+    """MSE plus ``balanced_weight`` times :func:`stem_balanced_mse`.
 
     MSE alone lets a stem 9 dB under the others keep a loud neighbour's sound (it weighs errors by
     loudness); the balanced loss alone fixes that but trades artefacts for it. A share of it asks
     for the quiet part without giving up MSE's loud ones. Both terms are on the same scale: a
     stem at the example's mean level weighs about the same in each.
     """
-
-    def __init__(self, balanced_weight=0.25, name="mse_balanced", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.balanced_weight = balanced_weight
-
-    def call(self, targets, estimates):
-        mse = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
-        return mse + self.balanced_weight * stem_balanced_mse(targets, estimates)
-
-    def get_config(self):
-        return {**super().get_config(), "balanced_weight": self.balanced_weight}
+    term = staticmethod(stem_balanced_mse)
+    weight_key, default_weight, default_name = "balanced_weight", 0.25, "mse_balanced"
 
 
 @keras.saving.register_keras_serializable(package="avsep")
-class MseAndSilenceLoss(keras.losses.Loss):
-    """Mean squared error plus ``silence_weight`` times :func:`silent_stem_error`.
+class MseAndSilenceLoss(MseAndWeightedTerm):
+    """MSE plus ``silence_weight`` times :func:`silent_stem_error`.
 
     With MSE a stem that should be silent but holds -10 dB of its neighbours costs little against
     the loud stems' errors, so a named instrument that does not play keeps their sound. This
     weighs a silent target's error ``1 + silence_weight`` times its MSE share; others as in MSE.
     """
-
-    def __init__(self, silence_weight=9.0, name="mse_silence", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.silence_weight = silence_weight
-
-    def call(self, targets, estimates):
-        mse = ops.mean(ops.square(targets - estimates), axis=(1, 2, 3))
-        return mse + self.silence_weight * silent_stem_error(targets, estimates)
-
-    def get_config(self):
-        return {**super().get_config(), "silence_weight": self.silence_weight}
+    term = staticmethod(silent_stem_error)
+    weight_key, default_weight, default_name = "silence_weight", 9.0, "mse_silence"
 
 
 def build_loss(training):
@@ -157,10 +156,10 @@ def build_loss(training):
     """
     name = training.get("loss", "mse")
     if name in WEIGHTED_LOSSES:
-        loss_class, weight_key, default = WEIGHTED_LOSSES[name]
-        weight = training.get(weight_key, default)
+        loss_class = WEIGHTED_LOSSES[name]
+        weight = training.get(loss_class.weight_key, loss_class.default_weight)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ConfigError(f"training.{weight_key} must be a number >= 0, got {weight!r}")
+            raise ConfigError(f"training.{loss_class.weight_key} must be a number >= 0, got {weight!r}")
         return loss_class(float(weight))
     if name not in LOSSES:
         raise ConfigError(f"training.loss: unknown loss {name!r}; choose from {', '.join([*LOSSES, *WEIGHTED_LOSSES])}")
@@ -168,7 +167,5 @@ def build_loss(training):
 
 
 LOSSES = {"mse": "mse", "sse": sse_loss, "l1": "mae", "balanced": stem_balanced_mse}
-# name: (loss class, the training key holding its weight, that weight's default)
-WEIGHTED_LOSSES = {"mse+stft": (WaveformAndSpectrumLoss, "stft_weight", 5e-4),
-                   "mse+balanced": (MseAndBalancedLoss, "balanced_weight", 0.25),
-                   "mse+silence": (MseAndSilenceLoss, "silence_weight", 9.0)}
+WEIGHTED_LOSSES = {"mse+stft": WaveformAndSpectrumLoss, "mse+balanced": MseAndBalancedLoss,
+                   "mse+silence": MseAndSilenceLoss}

@@ -56,7 +56,7 @@ def test_waveform_and_spectrum_loss_is_finite_on_silence_and_counts_both_terms()
 def test_loss_round_trips_through_its_config_and_unknown_names_fail():
     loss = build_loss({"loss": "mse+stft", "stft_weight": 0.01})
     again = WaveformAndSpectrumLoss.from_config(loss.get_config())
-    assert again.stft_weight == 0.01
+    assert again.weight == 0.01
     assert build_loss({}) == "mse"
     with pytest.raises(ConfigError, match="unknown loss 'huber'"):
         build_loss({"loss": "huber"})
@@ -88,8 +88,8 @@ def test_mse_plus_a_share_of_the_balanced_loss_adds_the_two_terms_and_round_trip
     assert float(loss(targets, estimates)) == pytest.approx(float(np.mean(mse + 0.5 * balanced)), rel=1e-4)
     assert float(build_loss({"loss": "mse+balanced", "balanced_weight": 0})(targets, estimates)) == pytest.approx(
         float(np.mean(mse)), rel=1e-4)
-    assert MseAndBalancedLoss.from_config(loss.get_config()).balanced_weight == 0.5
-    assert build_loss({"loss": "mse+balanced"}).balanced_weight == 0.25
+    assert MseAndBalancedLoss.from_config(loss.get_config()).weight == 0.5
+    assert build_loss({"loss": "mse+balanced"}).weight == 0.25
     with pytest.raises(ConfigError, match="training.balanced_weight must be a number >= 0, got -1"):
         build_loss({"loss": "mse+balanced", "balanced_weight": -1})
 
@@ -108,7 +108,7 @@ def test_the_silence_term_weighs_only_the_error_of_stems_that_should_be_silent()
     same_mse = [float(np.mean((targets - e) ** 2)) for e in (leak_into_silent, leak_into_playing)]
     assert same_mse[0] == pytest.approx(same_mse[1])
     assert float(loss(targets, leak_into_silent)) == pytest.approx(5 * float(loss(targets, leak_into_playing)), rel=1e-4)
-    assert MseAndSilenceLoss.from_config(loss.get_config()).silence_weight == 4
-    assert build_loss({"loss": "mse+silence"}).silence_weight == 9
+    assert MseAndSilenceLoss.from_config(loss.get_config()).weight == 4
+    assert build_loss({"loss": "mse+silence"}).weight == 9
     with pytest.raises(ConfigError, match="training.silence_weight must be a number >= 0"):
         build_loss({"loss": "mse+silence", "silence_weight": "lots"})
