@@ -95,6 +95,13 @@ def recorded_phrases(folder):
     return phrases
 
 
+def recorded_notes(folder):
+    """``[(code, path)]``: the library's single steady notes (the names :func:`parse_sample_name` reads), sorted."""
+    notes = [parse_sample_name(path) for path in sorted(Path(folder).rglob("*"))
+             if path.suffix.lower() in AUDIO_SUFFIXES]
+    return [(note.code, Path(note.path)) for note in notes if note is not None]
+
+
 def instrument_prefix(stem):
     """The instrument name a file name starts with (``"double_bass"`` of ``double_bass_A1_...``), or None."""
     return next((name for name in sorted(SAMPLE_INSTRUMENTS, key=len, reverse=True) if stem.startswith(name + "_")),

@@ -12,6 +12,10 @@ resting through the window is absent. Around them, what real recordings add:
 - real recorded phrases of our instruments (``phrases``, with probability ``phrase_probability``):
   one phrase alone (half of them: a solo) or over the ensemble at -6..+6 dB, heard through one of
   a few simulated halls in most examples, and labelled by the same rule as the stems;
+- lines of single recorded notes (``notes``, with probability ``note_probability``): an instrument
+  drawn uniformly, then its notes one after another (any pitch, dynamic and length the library
+  has, short gaps between), alone or over the ensemble as a phrase is, so that every instrument
+  is heard over its whole range and not only where the scores put it;
 - a noise floor (half the examples, -75..-40 dBFS) and an overall level from -35 to 0 dB peak;
 - on the features: a smooth random equalisation (a tilt and a slow ripple across the mel bands,
   up to about ±6 dB: other microphones, rooms and instrument bodies) and, in a fifth of the
@@ -23,9 +27,11 @@ labels (B, K))`` float32 (features: ``audio.features.log_mel``).
 """
 import numpy as np
 from scipy.signal import fftconvolve
+from tqdm import tqdm
 
 from audio.features import FLOOR_DB, NB_MELS, SAMPLE_RATE, log_mel
 from data.room import draw_room, room_impulses
+from data.samples import decoded
 from data.sampler import StemSampler, random_crop, read_clips
 from fusion.instruments import NB_INSTRUMENTS, index_of
 
@@ -49,6 +55,14 @@ def read_phrases(phrases, progress=False):
                                     desc="loading phrases"))]
 
 
+def read_notes(notes, progress=False):
+    """``[(instrument index, mono 16 kHz float32 array)]`` of ``[(code, path)]`` (``data.samples.recorded_notes``),
+    decoded by libsndfile with the silence around each note cut; a file that does not decode is left out."""
+    found = [(index_of(code), decoded(str(path), SAMPLE_RATE))
+             for code, path in tqdm(notes, desc="loading notes", disable=not progress)]
+    return [(index, result[0]) for index, result in found if result is not None]
+
+
 def hall_impulses(rng, count=NB_HALLS):
     """``count`` impulse responses at 16 kHz, each from one player to the microphone of a drawn hall."""
     return [room_impulses(draw_room(rng, 1), SAMPLE_RATE)[0] for _ in range(count)]
@@ -63,10 +77,12 @@ class TagSampler:
         batch_size: examples per batch.
         seed: base of every batch's random state.
         phrases: ``[(instrument index, mono 16 kHz array)]`` of real recorded playing (may be empty).
+        notes: the same of single recorded notes (may be empty).
     """
 
     def __init__(self, tracks, clips, batch_size, seed=0, window_s=WINDOW_S, accompaniment_probability=0.3,
-                 nothing_probability=0.1, phrases=(), phrase_probability=0.0, progress=False):
+                 nothing_probability=0.1, phrases=(), phrase_probability=0.0, notes=(), note_probability=0.0,
+                 progress=False):
         self.length = int(window_s * SAMPLE_RATE)
         self.ensembles = StemSampler(tracks, self.length, self.length, batch_size=1, seed=seed,
                                      remix_probability=0.5, keep_probability=0.5, progress=progress)
@@ -74,11 +90,31 @@ class TagSampler:
         self.batch_size, self.seed = batch_size, seed
         self.accompaniment_probability, self.nothing_probability = accompaniment_probability, nothing_probability
         self.phrases, self.phrase_probability = list(phrases), phrase_probability
-        self.halls = hall_impulses(np.random.default_rng([seed, 1])) if self.phrases else []
+        self.notes_by_instrument = {}
+        for index, audio in notes:
+            self.notes_by_instrument.setdefault(index, []).append(audio)
+        self.note_probability = note_probability
+        self.halls = hall_impulses(np.random.default_rng([seed, 1])) if self.phrases or notes else []
 
     def _phrase(self, rng):
         """``(instrument index, (length,) window)``: a recorded phrase, most often in a hall, somewhere in the window."""
         index, audio = self.phrases[rng.integers(len(self.phrases))]
+        return index, self._place(rng, audio)
+
+    def _note_line(self, rng):
+        """``(instrument index, (length,) window)``: an instrument's recorded notes in a row, as a phrase is placed."""
+        indices = sorted(self.notes_by_instrument)
+        index = indices[rng.integers(len(indices))]
+        notes, line, length = self.notes_by_instrument[index], [], 0
+        while length < self.length:
+            note = notes[rng.integers(len(notes))][:self.length]
+            gap = np.zeros(int(rng.uniform(0.0, 0.3) * SAMPLE_RATE), np.float32)
+            line += [note, gap]
+            length += len(note) + len(gap)
+        return index, self._place(rng, np.concatenate(line))
+
+    def _place(self, rng, audio):
+        """``(length,)``: ``audio`` through one of the halls (70% of the time), cropped or placed in the window."""
         if rng.random() < 0.7:
             audio = fftconvolve(audio, self.halls[rng.integers(len(self.halls))]).astype(np.float32)
         window = np.zeros(self.length, np.float32)
@@ -88,11 +124,11 @@ class TagSampler:
         else:
             start = rng.integers(0, self.length - len(audio) + 1)
             window[start:start + len(audio)] = audio
-        return index, window
+        return window
 
-    def _with_phrase(self, rng, mix, presence, targets):
-        """The ensemble with a recorded phrase over it, or the phrase alone (a solo): ``(mix, presence, targets)``."""
-        index, phrase = self._phrase(rng)
+    def _with_recording(self, rng, mix, presence, targets, index, phrase):
+        """The ensemble with a recording of instrument ``index`` over it, or the recording alone (a solo):
+        ``(mix, presence, targets)``."""
         presence, targets = presence.copy(), targets.copy()
         if rng.random() < 0.5:
             mix, presence[:], targets[:] = np.zeros_like(mix), 0.0, 0.0
@@ -115,7 +151,9 @@ class TagSampler:
         else:
             mix, presence, targets = self.ensembles.example(rng)
             if self.phrase_probability > 0 and self.phrases and rng.random() < self.phrase_probability:
-                mix, presence, targets = self._with_phrase(rng, mix, presence, targets)
+                mix, presence, targets = self._with_recording(rng, mix, presence, targets, *self._phrase(rng))
+            if self.note_probability > 0 and self.notes_by_instrument and rng.random() < self.note_probability:
+                mix, presence, targets = self._with_recording(rng, mix, presence, targets, *self._note_line(rng))
             labels = heard(targets, presence)
             if self.clips and rng.random() < self.accompaniment_probability:
                 other = random_crop(rng, self.clips, self.length)

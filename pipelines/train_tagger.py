@@ -4,7 +4,9 @@
 group for validation; ``data.accompaniment`` lists folders of clips outside the vocabulary
 (``python -m data.accompaniment``), a tenth of them kept for validation; ``data.phrases`` lists
 sample libraries whose recorded phrases (``data.samples.recorded_phrases``) join a share
-``data.phrase_probability`` of the examples, a tenth of them kept for validation. Killing and re-running
+``data.phrase_probability`` of the examples, a tenth of them kept for validation; ``data.notes`` lists
+sample libraries whose single recorded notes (``data.samples.recorded_notes``) play lines of one
+instrument in a share ``data.note_probability`` (default 0.2), a tenth kept likewise. Killing and re-running
 the same command resumes exactly. The run folder's ``tagger.keras`` and ``tagger.json`` are the
 model to ship (``models/``).
 """
@@ -29,11 +31,22 @@ def library_phrases(folder):
     return phrases
 
 
+def library_notes(folder):
+    """``[(code, path)]`` of the single recorded notes under ``folder``; a folder without any is a one-line error."""
+    from data.samples import recorded_notes
+
+    notes = recorded_notes(folder)
+    if not notes:
+        raise ConfigError(f"data.notes: no recorded notes (<instrument>_<pitch>_<duration>_<dynamic>_<articulation>) "
+                          f"under {folder}")
+    return notes
+
+
 def make_samplers(config):
     """``(training TagSampler, validation (features, labels), data description)``."""
     from audio.features import SAMPLE_RATE
     from data.sampler import read_clips
-    from data.tag_sampler import TagSampler, read_phrases
+    from data.tag_sampler import TagSampler, read_notes, read_phrases
     from data.tracks import validation_split
 
     data, training = config["data"], config["training"]
@@ -46,17 +59,24 @@ def make_samplers(config):
     held_out_phrases = phrases[::10]
     train_phrases = [p for p in phrases if p not in held_out_phrases]
     probability = data.get("phrase_probability", 0.3 if phrases else 0.0)
+    notes = [note for folder in data.get("notes", []) for note in library_notes(folder)]
+    held_out_notes = notes[::10]
+    train_notes = [note for i, note in enumerate(notes) if i % 10]
+    note_probability = data.get("note_probability", 0.2 if notes else 0.0)
     sampler = TagSampler(train_tracks, read_clips(train_files, SAMPLE_RATE, progress=True), training["batch_size"],
                          seed=training.get("seed", 0), phrases=read_phrases(train_phrases, progress=True),
-                         phrase_probability=probability, progress=True)
+                         phrase_probability=probability, notes=read_notes(train_notes, progress=True),
+                         note_probability=note_probability, progress=True)
     validation_sampler = TagSampler(validation_tracks, read_clips(held_out, SAMPLE_RATE), training["batch_size"],
-                                    seed=10_000, phrases=read_phrases(held_out_phrases), phrase_probability=probability)
+                                    seed=10_000, phrases=read_phrases(held_out_phrases), phrase_probability=probability,
+                                    notes=read_notes(held_out_notes), note_probability=note_probability)
     batches = [validation_sampler.batch(step) for step in range(data.get("validation_batches", 24))]
     validation = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
     description = {"folders": data["train"], "accompaniment": data.get("accompaniment", []),
                    "train_pieces": len(train_tracks), "validation_pieces": [t.name for t in validation_tracks],
                    "accompaniment_clips": len(train_files), "phrases": data.get("phrases", []),
                    "train_phrases": len(train_phrases), "phrase_probability": probability,
+                   "notes": data.get("notes", []), "train_notes": len(train_notes), "note_probability": note_probability,
                    "validation_examples": len(validation[1])}
     return sampler, validation, description
 

@@ -192,6 +192,44 @@ def test_recorded_phrases_are_heard_alone_and_over_ensembles(dataset):
     np.testing.assert_array_equal(unused.batch(0)[0], without.batch(0)[0])  # probability 0: the same examples
 
 
+def test_recorded_notes_are_found_by_name_and_a_folder_without_any_is_one_line(tmp_path):
+    from data.samples import recorded_notes
+    from pipelines.train_tagger import library_notes
+
+    tone = 0.1 * np.sin(np.arange(SAMPLE_RATE) / 5)
+    for name in ("violin_A3_1_forte_arco-normal", "double_bass_E1_05_piano_arco-normal",
+                 "violin_A3_phrase_forte_arco-normal", "piano_C4_1_forte_normal"):
+        write_audio(tmp_path / "lib" / f"{name}.wav", tone, SAMPLE_RATE)
+    found = recorded_notes(tmp_path / "lib")
+    assert [(code, path.stem.split("_")[0]) for code, path in found] == [("db", "double"), ("vn", "violin")]
+    write_audio(tmp_path / "phrases" / "violin_A3_phrase_forte_arco-normal.wav", tone, SAMPLE_RATE)
+    with pytest.raises(ConfigError, match="no recorded notes"):
+        library_notes(tmp_path / "phrases")
+
+
+def test_note_lines_fill_the_window_with_one_instrument_drawn_evenly(dataset):
+    tracks = read_urmp(dataset, sample_rate=SAMPLE_RATE)
+    t = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
+    oboe = [(index_of("ob"), (0.2 * np.sin(2 * np.pi * f * t)).astype(np.float32)) for f in range(500, 590, 10)]
+    tuba = [(index_of("tba"), (0.2 * np.sin(2 * np.pi * 55 * t)).astype(np.float32))]  # 9 oboe notes, 1 tuba
+    sampler = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0, notes=oboe + tuba,
+                         note_probability=1.0)
+    _, labels = sampler.batch(0)
+    ours = labels[:, [index_of("ob"), index_of("tba")]]
+    assert np.all(ours.sum(axis=1) == 1)  # one line in every example, always heard
+    assert ours[:, 1].sum() >= 16  # the instrument is drawn evenly, not by its number of notes
+    others = labels.sum(axis=1) - ours.sum(axis=1)
+    assert (others == 0).sum() >= 16 and (others >= 1).sum() >= 16  # solos and lines over ensembles
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        index, window = sampler._note_line(rng)
+        quarters = window.reshape(4, -1)
+        assert index in (index_of("ob"), index_of("tba")) and np.all(np.abs(quarters).max(axis=1) > 0.01)
+    without = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0)
+    unused = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0, notes=oboe + tuba)
+    np.testing.assert_array_equal(unused.batch(0)[0], without.batch(0)[0])  # probability 0: the same examples
+
+
 def test_fine_tuning_the_tagger_validates_its_starting_point_first(dataset, tmp_path):
     from audio.train_tagger import train_tagger
 
