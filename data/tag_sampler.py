@@ -126,7 +126,7 @@ class TagSampler:
             window[start:start + len(audio)] = audio
         return window
 
-    def _with_recording(self, rng, mix, presence, targets, index, phrase):
+    def _with_recording(self, rng, mix, presence, targets, index, recording):
         """The ensemble with a recording of instrument ``index`` over it, or the recording alone (a solo):
         ``(mix, presence, targets)``."""
         presence, targets = presence.copy(), targets.copy()
@@ -134,11 +134,11 @@ class TagSampler:
             mix, presence[:], targets[:] = np.zeros_like(mix), 0.0, 0.0
             gain = 1.0
         else:
-            gain = np.sqrt(np.mean(mix ** 2) / (np.mean(phrase ** 2) + 1e-12)) * 10 ** (rng.uniform(-6, 6) / 20)
-        phrase = phrase * np.float32(gain)
+            gain = np.sqrt(np.mean(mix ** 2) / (np.mean(recording ** 2) + 1e-12)) * 10 ** (rng.uniform(-6, 6) / 20)
+        recording = recording * np.float32(gain)
         presence[index] = 1.0
-        targets[index] += phrase
-        return mix + phrase, presence, targets
+        targets[index] += recording
+        return mix + recording, presence, targets
 
     def example(self, rng):
         """``(mix (length,), labels (K,))``."""
