@@ -42,6 +42,11 @@ def library_notes(folder):
     return notes
 
 
+def hold_out_tenth(items):
+    """``(train, held_out)``: every tenth of ``items`` (from the first) held out for validation, the rest to train."""
+    return [item for i, item in enumerate(items) if i % 10], items[::10]
+
+
 def make_samplers(config):
     """``(training TagSampler, validation (features, labels), data description)``."""
     from audio.features import SAMPLE_RATE
@@ -52,16 +57,12 @@ def make_samplers(config):
     data, training = config["data"], config["training"]
     tracks = read_training_tracks(data["train"], 16000)
     train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
-    files = accompaniment_files(data.get("accompaniment", []))
-    held_out = files[::10]
-    train_files = [f for f in files if f not in held_out]
+    train_files, held_out = hold_out_tenth(accompaniment_files(data.get("accompaniment", [])))
     phrases = [phrase for folder in data.get("phrases", []) for phrase in library_phrases(folder)]
-    held_out_phrases = phrases[::10]
-    train_phrases = [p for p in phrases if p not in held_out_phrases]
+    train_phrases, held_out_phrases = hold_out_tenth(phrases)
     probability = data.get("phrase_probability", 0.3 if phrases else 0.0)
     notes = [note for folder in data.get("notes", []) for note in library_notes(folder)]
-    held_out_notes = notes[::10]
-    train_notes = [note for i, note in enumerate(notes) if i % 10]
+    train_notes, held_out_notes = hold_out_tenth(notes)
     note_probability = data.get("note_probability", 0.2 if notes else 0.0)
     sampler = TagSampler(train_tracks, read_clips(train_files, SAMPLE_RATE, progress=True), training["batch_size"],
                          seed=training.get("seed", 0), phrases=read_phrases(train_phrases, progress=True),

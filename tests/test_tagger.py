@@ -262,3 +262,22 @@ def test_a_tagger_trained_with_weight_averaging_saves_the_average_and_resumes_it
         for weight, average in zip(saved, averages):
             np.testing.assert_allclose(np.array(weight), average, atol=1e-5)
     assert any(not np.allclose(np.array(w), a) for w, a in zip(checkpoint.trainable_weights, averages))
+
+
+def test_the_training_job_holds_out_a_tenth_of_the_notes_and_the_sampler_plays_them(dataset, tmp_path):
+    from pipelines.train_tagger import make_samplers
+
+    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+    for octave in (3, 4):
+        for step, pitch in enumerate("CDEFGAB"):
+            tone = 0.2 * np.sin(2 * np.pi * 130 * octave * (1 + step / 12) * t)
+            write_audio(tmp_path / "lib" / f"oboe_{pitch}{octave}_05_forte_normal.wav", tone, SAMPLE_RATE)
+    config = {"data": {"train": [str(dataset)], "notes": [str(tmp_path / "lib")], "note_probability": 1.0,
+                       "validation_batches": 1},
+              "training": {"batch_size": 8, "seed": 0}}
+    sampler, (features, labels), description = make_samplers(config)
+    assert description["train_notes"] == 12 and description["note_probability"] == 1.0  # 14 notes, 2 held out
+    assert len(sampler.notes_by_instrument[index_of("ob")]) == 12
+    for batch_labels in (sampler.batch(0)[1], labels):  # a line in every example but those of nothing of ours
+        heard_anything = batch_labels.sum(axis=1) > 0
+        assert heard_anything.sum() >= 4 and np.all(batch_labels[:, index_of("ob")] == heard_anything)
