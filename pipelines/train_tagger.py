@@ -21,25 +21,24 @@ from common.errors import ConfigError
 from pipelines.train import accompaniment_files, add_run_arguments, load_run_config, read_training_tracks
 
 
-def library_phrases(folder):
-    """``[(code, path)]`` of the recorded phrases under ``folder``; a folder without any is a one-line error."""
-    from data.samples import recorded_phrases
-
-    phrases = recorded_phrases(folder)
-    if not phrases:
-        raise ConfigError(f"data.phrases: no recorded phrases (<instrument>_<pitch>_phrase_...) under {folder}")
-    return phrases
+# data key: the file names its recordings have
+RECORDING_NAMES = {"phrases": "<instrument>_<pitch>_phrase_...",
+                   "notes": "<instrument>_<pitch>_<duration>_<dynamic>_<articulation>"}
 
 
-def library_notes(folder):
-    """``[(code, path)]`` of the single recorded notes under ``folder``; a folder without any is a one-line error."""
-    from data.samples import recorded_notes
+def library_recordings(kind, folders):
+    """``[(code, path)]`` of the recorded ``kind`` (``"phrases"`` or ``"notes"``) under each of ``folders``;
+    a folder without any is a one-line error."""
+    from data.samples import recorded_notes, recorded_phrases
 
-    notes = recorded_notes(folder)
-    if not notes:
-        raise ConfigError(f"data.notes: no recorded notes (<instrument>_<pitch>_<duration>_<dynamic>_<articulation>) "
-                          f"under {folder}")
-    return notes
+    lister = {"phrases": recorded_phrases, "notes": recorded_notes}[kind]
+    found = []
+    for folder in folders:
+        recordings = lister(folder)
+        if not recordings:
+            raise ConfigError(f"data.{kind}: no recorded {kind} ({RECORDING_NAMES[kind]}) under {folder}")
+        found += recordings
+    return found
 
 
 def hold_out_tenth(items):
@@ -58,10 +57,10 @@ def make_samplers(config):
     tracks = read_training_tracks(data["train"], 16000)
     train_tracks, validation_tracks = validation_split(tracks, data.get("validation_fraction", 0.05))
     train_files, held_out = hold_out_tenth(accompaniment_files(data.get("accompaniment", [])))
-    phrases = [phrase for folder in data.get("phrases", []) for phrase in library_phrases(folder)]
+    phrases = library_recordings("phrases", data.get("phrases", []))
     train_phrases, held_out_phrases = hold_out_tenth(phrases)
     probability = data.get("phrase_probability", 0.3 if phrases else 0.0)
-    notes = [note for folder in data.get("notes", []) for note in library_notes(folder)]
+    notes = library_recordings("notes", data.get("notes", []))
     train_notes, held_out_notes = hold_out_tenth(notes)
     note_probability = data.get("note_probability", 0.2 if notes else 0.0)
     sampler = TagSampler(train_tracks, read_clips(train_files, SAMPLE_RATE, progress=True), training["batch_size"],

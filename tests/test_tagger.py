@@ -160,19 +160,22 @@ def test_a_new_run_starts_from_the_weights_of_init_from(dataset, tmp_path):
         restore(tmp_path / "third", config)
 
 
-def test_recorded_phrases_are_found_by_name_and_a_folder_without_any_is_one_line(tmp_path):
-    from data.samples import recorded_phrases
-    from pipelines.train_tagger import library_phrases
+def test_recorded_phrases_and_notes_are_told_apart_by_name_and_a_folder_without_any_is_one_line(tmp_path):
+    from pipelines.train_tagger import library_recordings
 
     tone = 0.1 * np.sin(np.arange(SAMPLE_RATE) / 5)
     for name in ("violin_A3_phrase_forte_arco-normal", "double_bass_E1_phrase_piano_arco-legato",
-                 "violin_A3_1_forte_arco-normal", "piano_C4_phrase_forte_normal"):
+                 "violin_A3_1_forte_arco-normal", "double_bass_E1_05_piano_arco-normal",
+                 "piano_C4_phrase_forte_normal", "piano_C4_1_forte_normal"):
         write_audio(tmp_path / "lib" / f"{name}.wav", tone, SAMPLE_RATE)
-    found = recorded_phrases(tmp_path / "lib")
-    assert [(code, path.stem.split("_")[0]) for code, path in found] == [("db", "double"), ("vn", "violin")]
-    (tmp_path / "notes").mkdir()
-    with pytest.raises(ConfigError, match="no recorded phrases"):
-        library_phrases(tmp_path / "notes")
+        kind = "phrases" if "_phrase_" in name else "notes"
+        write_audio(tmp_path / kind / f"{name}.wav", tone, SAMPLE_RATE)
+    for kind, folder_without in (("phrases", "notes"), ("notes", "phrases")):
+        found = library_recordings(kind, [tmp_path / "lib"])
+        assert [(code, path.stem.split("_")[0]) for code, path in found] == [("db", "double"), ("vn", "violin")]
+        assert all((kind == "phrases") == ("_phrase_" in path.stem) for _, path in found)
+        with pytest.raises(ConfigError, match=f"no recorded {kind}"):
+            library_recordings(kind, [tmp_path / folder_without])
 
 
 def test_recorded_phrases_are_heard_alone_and_over_ensembles(dataset):
@@ -190,21 +193,6 @@ def test_recorded_phrases_are_heard_alone_and_over_ensembles(dataset):
     without = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0)
     unused = TagSampler(tracks, [], batch_size=64, seed=3, nothing_probability=0.0, phrases=phrases)
     np.testing.assert_array_equal(unused.batch(0)[0], without.batch(0)[0])  # probability 0: the same examples
-
-
-def test_recorded_notes_are_found_by_name_and_a_folder_without_any_is_one_line(tmp_path):
-    from data.samples import recorded_notes
-    from pipelines.train_tagger import library_notes
-
-    tone = 0.1 * np.sin(np.arange(SAMPLE_RATE) / 5)
-    for name in ("violin_A3_1_forte_arco-normal", "double_bass_E1_05_piano_arco-normal",
-                 "violin_A3_phrase_forte_arco-normal", "piano_C4_1_forte_normal"):
-        write_audio(tmp_path / "lib" / f"{name}.wav", tone, SAMPLE_RATE)
-    found = recorded_notes(tmp_path / "lib")
-    assert [(code, path.stem.split("_")[0]) for code, path in found] == [("db", "double"), ("vn", "violin")]
-    write_audio(tmp_path / "phrases" / "violin_A3_phrase_forte_arco-normal.wav", tone, SAMPLE_RATE)
-    with pytest.raises(ConfigError, match="no recorded notes"):
-        library_notes(tmp_path / "phrases")
 
 
 def test_note_lines_fill_the_window_with_one_instrument_drawn_evenly(dataset):
