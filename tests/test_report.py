@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import os
 import shutil
 import warnings
 
@@ -19,8 +20,10 @@ DEMO_DETECTOR = DEMO_VIDEO.parents[1] / "models" / "demo_detector.pt"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium with its console log readable, or skip when Chromium or Selenium is missing."""
+def browser(tmp_path_factory):
+    """Headless Chromium with its console log readable, or skip when Chromium or Selenium is missing.
+
+    Its temporary files (a singleton socket folder per run) go under pytest's temporary folder, not /tmp."""
     webdriver = pytest.importorskip("selenium.webdriver")
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("chromium and chromium-driver are not installed (scripts/setup.sh installs them)")
@@ -29,7 +32,8 @@ def browser():
         options.add_argument(flag)
     options.binary_location = shutil.which("chromium")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(
+        shutil.which("chromedriver"), env={**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium"))}))
     yield driver
     driver.quit()
 
