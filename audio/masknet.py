@@ -14,7 +14,7 @@ It keeps the Wave-U-Net's interface (``input_length``, ``output_length``, ``cont
 ``(batch, K, output_length, 1)`` at ``sample_rate`` Hz), so training, separation, the Wiener
 post-filter and evaluation use it unchanged. Mono only.
 
-Measured (README, "Training data and the shipped model"): on one CPU core it fits the rendered
+Measured (TRAINING.md): on one CPU core it fits the rendered
 training pieces far better than the Wave-U-Net, but does worse on real recordings unless its
 training timbres are varied (``data.eq_db``), and even then it stays below the Wave-U-Net there.
 """
