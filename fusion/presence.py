@@ -22,6 +22,7 @@ from common.files import write_json
 from fusion.instruments import CODES, NB_INSTRUMENTS, presence_vector
 
 DEFAULT_THRESHOLD = 0.5
+DOUBTFUL_FROM = 0.25  # clip probabilities from here to the threshold are named to the user as doubtful
 
 
 @dataclass
@@ -59,6 +60,12 @@ class Presence:
     def present_codes(self, threshold=DEFAULT_THRESHOLD):
         """Codes whose clip probability reaches ``threshold``, vocabulary order."""
         return tuple(code for code, value in zip(CODES, self.clip) if value >= threshold)
+
+    def doubtful_codes(self, low=DOUBTFUL_FROM, threshold=DEFAULT_THRESHOLD, limit=3):
+        """``((code, clip probability), ...)``: at most ``limit`` instruments between ``low`` and
+        ``threshold`` (found by neither rule nor ruled out), the likeliest first."""
+        doubtful = [(code, float(value)) for code, value in zip(CODES, self.clip) if low <= value < threshold]
+        return tuple(sorted(doubtful, key=lambda pair: -pair[1])[:limit])
 
     def to_json(self):
         return {

@@ -74,10 +74,21 @@ def run_separation(args, media):
                               nmf_blend=nmf_blend)
     if not manifest["instruments"]:
         print(f"{media}: no instrument judged present; nothing separated (see {out / 'manifest.json'})")
-        return 0
-    print(f"{media}: {', '.join(manifest['instruments'])} -> {out}/ "
-          f"({manifest['duration_s']:.1f} s in {manifest['timings']['separate_s']:.1f} s)")
+    else:
+        print(f"{media}: {', '.join(manifest['instruments'])} -> {out}/ "
+              f"({manifest['duration_s']:.1f} s in {manifest['timings']['separate_s']:.1f} s)")
+    if not given:
+        print_doubts(presence, manifest["instruments"])
     return 0
+
+
+def print_doubts(presence, separated):
+    """One line naming the instruments the senses were unsure of, and the command that adds one."""
+    doubtful = [(code, value) for code, value in presence.doubtful_codes() if code not in separated]
+    if doubtful:
+        named = ", ".join(f"{code} {value:.2f}" for code, value in doubtful)
+        print(f"unsure of: {named} (below 0.5); if one of them plays, run again with "
+              f"--instruments {','.join([*separated, doubtful[0][0]])} (and --force)")
 
 
 def get_parser():

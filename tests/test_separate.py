@@ -146,3 +146,24 @@ def test_presence_from_the_senses_is_held_over_rests(model_path, tmp_path):
     assert np.abs(violin[0, int(3.2 * 44100):]).max() > 0.25  # still told it plays: its rests are the network's
     assert manifest["membership"]["hold_s"] == 15.0
     assert "within 15 s of where presence reached 0.5" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_instruments_the_senses_doubt_are_named_with_the_command_that_adds_one(click_wav, model_path, tmp_path,
+                                                                                monkeypatch, capsys):
+    import pipelines.separate
+
+    clip = np.zeros(13, dtype=np.float32)
+    clip[[0, 1, 5, 9, 12]] = [0.9, 0.3, 0.1, 0.45, 0.49]  # vn heard; va, tpt, tba doubtful; ob ruled out
+    heard = Presence(np.array([0.0]), clip[None], clip, 1.0, {"source": "audio"})
+    assert heard.doubtful_codes() == (("tba", pytest.approx(0.49)), ("tpt", pytest.approx(0.45)),
+                                      ("va", pytest.approx(0.3)))
+    assert heard.doubtful_codes(limit=1, low=0.46) == (("tba", pytest.approx(0.49)),)
+    monkeypatch.setattr(pipelines.separate, "resolve_presence", lambda media, *args, **kwargs: heard)
+    arguments = [str(click_wav), "--model", str(model_path), "--no-wiener", "--out", str(tmp_path / "out")]
+    assert separate_audio.main(arguments) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == ("unsure of: tba 0.49, tpt 0.45, va 0.30 (below 0.5); if one of them plays, "
+                         "run again with --instruments vn,tba (and --force)")
+    monkeypatch.undo()  # the labels given: nothing to doubt
+    assert separate_audio.main([*arguments, "--instruments", "vn", "--force"]) == 0
+    assert "unsure" not in capsys.readouterr().out
