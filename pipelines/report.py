@@ -26,6 +26,7 @@ from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from common.files import atomic_path
 from fusion.instruments import CODES, instrument
+from fusion.presence import Presence, named_scores
 
 REPORT = "report.html"
 MIXTURE = "mixture.flac"
@@ -157,6 +158,10 @@ def write_separation_report(folder):
     body = [f"<h1>{html.escape(Path(manifest['input']).name)}</h1>",
             f"<p>{html.escape(manifest['input'])}: {manifest['duration_s']:.1f} s at {rate} Hz; "
             f"instruments separated: {html.escape(', '.join(manifest['instruments']) or 'none')}</p>"]
+    doubtful = Presence.from_text(json.dumps(presence)).doubtful_codes(exclude=manifest["instruments"])
+    if doubtful:
+        body.append(f'<p class="warning">Unsure of: {named_scores(doubtful)} (clip probability below 0.5, not '
+                    "separated). If one of them plays, separate again with --instruments.</p>")
     if strip:
         body += ["<h2>What the detector saw</h2>", f'<img alt="sampled frames with boxes" src="{strip}">']
     body += ["<h2>Presence used</h2>", f'<img alt="presence timeline" src="{presence_picture(presence)}">']

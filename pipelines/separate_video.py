@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.cli import add_debug_flag, run_cli
 from fusion.evidence import PRESENCE_SOURCES
+from fusion.presence import named_scores
 from vision.detector import DEFAULT_WEIGHTS
 
 
@@ -84,10 +85,9 @@ def run_separation(args, media):
 
 def print_doubts(presence, separated):
     """One line naming the instruments the senses were unsure of, and the command that adds one."""
-    doubtful = [(code, value) for code, value in presence.doubtful_codes() if code not in separated]
+    doubtful = presence.doubtful_codes(exclude=separated)
     if doubtful:
-        named = ", ".join(f"{code} {value:.2f}" for code, value in doubtful)
-        print(f"unsure of: {named} (below 0.5); if one of them plays, run again with "
+        print(f"unsure of: {named_scores(doubtful)} (below 0.5); if one of them plays, run again with "
               f"--instruments {','.join([*separated, doubtful[0][0]])} (and --force)")
 
 

@@ -164,6 +164,9 @@ def test_instruments_the_senses_doubt_are_named_with_the_command_that_adds_one(c
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == ("unsure of: tba 0.49, tpt 0.45, va 0.30 (below 0.5); if one of them plays, "
                          "run again with --instruments vn,tba (and --force)")
+    assert "Unsure of: tba 0.49, tpt 0.45, va 0.30" in (tmp_path / "out" / "report.html").read_text()
+    assert heard.doubtful_codes(exclude=("tba", "va")) == (("tpt", pytest.approx(0.45)),)
     monkeypatch.undo()  # the labels given: nothing to doubt
     assert separate_audio.main([*arguments, "--instruments", "vn", "--force"]) == 0
     assert "unsure" not in capsys.readouterr().out
+    assert "Unsure" not in (tmp_path / "out" / "report.html").read_text()
