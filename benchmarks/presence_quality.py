@@ -1,6 +1,6 @@
 """Who plays, judged per clip: precision, recall and F1 of presence from the picture, the sound and both.
 
-    python benchmarks/presence_quality.py [--detector W] [--tagger T] [--json OUT]
+    python benchmarks/presence_quality.py [--detector W] [--tagger T] [--sound-only] [--json OUT]
 
 Each clip's predicted instruments (clip probability >= 0.5) are compared with the truth; counts
 are summed over clips and instruments (micro average). So are the instruments the separation
@@ -16,8 +16,10 @@ the "stems" columns. Sets:
 4. the second recorded library's held-out pieces (``.cache/datasets/vsco_test``, made by ``make
    bench``; sound only): recorded timbres, many of them winds, that no training used.
 
-Sets whose files are absent are skipped with a note. Prints a Markdown table and each clip's
-predictions.
+Sets whose files are absent are skipped with a note. Prints a Markdown table, F1 pooled over every
+clip and over the real ones (how a tagger is judged before it ships: configs/tagger-*.yaml), and
+each real clip's predictions. ``--sound-only`` judges a tagger alone: every set by its sound, the
+drawn videos' soundtracks read from the synthetic set's mixes (``.cache/datasets/synth_test``).
 """
 import argparse
 import json
@@ -36,6 +38,9 @@ URMP_REFERENCES = SHARED / "data" / "urmp_excerpts" / "reference"
 DRAWN_VIDEOS = ROOT / ".cache" / "bench" / "videos"
 DEMO_DETECTOR = ROOT / "models" / "demo_detector.pt"
 SECOND_LIBRARY_TEST = ROOT / ".cache" / "datasets" / "vsco_test"
+SYNTHETIC_TEST = ROOT / ".cache" / "datasets" / "synth_test"
+REAL_SETS = ("real videos", "URMP excerpts")
+SENSES = {True: ("video", "audio", "both"), False: ("audio",)}  # looking at the picture or not
 
 # ../shared/data/video_real/README.md: the instruments of ours in each clip.
 REAL_VIDEO_TRUTH = {
@@ -103,44 +108,75 @@ def clip_lines(rows):
     return "\n".join(lines)
 
 
+def clip_sets(args):
+    """``[(set name, {path: truth}, {sense: Detector} or None, senses)]`` of the sets at hand, and notes on the rest."""
+    from fusion.instruments import parse_urmp_name
+
+    looks = not args.sound_only
+    sets, notes = [], []
+    if REAL_VIDEOS.exists() and (args.detector.exists() or not looks):
+        clips = {REAL_VIDEOS / name: truth for name, truth in REAL_VIDEO_TRUTH.items()}
+        sets.append(("real videos", clips, detectors_for(args.detector) if looks else None, SENSES[looks]))
+    else:
+        notes.append(f"real videos: {REAL_VIDEOS} or {args.detector} absent; not measured")
+    if URMP_REFERENCES.exists():
+        sets.append(("URMP excerpts", {URMP_REFERENCES / name: truth for name, truth in URMP_TRUTH.items()}, None,
+                     ("audio",)))
+    else:
+        notes.append(f"URMP excerpts: {URMP_REFERENCES} absent; not measured")
+    if looks:
+        drawn = sorted(DRAWN_VIDEOS.glob("Vid_*.mp4")) if DRAWN_VIDEOS.exists() else []
+        if drawn and DEMO_DETECTOR.exists():
+            clips = {path: set(parse_urmp_name(path.name).codes) for path in drawn}
+            sets.append(("drawn demo videos", clips, detectors_for(DEMO_DETECTOR), SENSES[True]))
+        else:
+            notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
+    else:  # the drawn videos' soundtracks are the synthetic set's mixes
+        mixes = sorted(SYNTHETIC_TEST.glob("*/AuMix_*.wav"))
+        sets.append(("synthetic set", {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}, None,
+                     ("audio",)))
+        if not mixes:
+            notes.append(f"synthetic set: no pieces in {SYNTHETIC_TEST} (make bench makes them); not measured")
+    pieces = sorted(SECOND_LIBRARY_TEST.glob("*/AuMix_*.wav"))
+    if pieces:
+        clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in pieces}
+        sets.append(("second library", clips, None, ("audio",)))
+    else:
+        notes.append(f"second library: no pieces in {SECOND_LIBRARY_TEST} (make bench makes them); not measured")
+    return sets, notes
+
+
+def pooled_lines(rows):
+    """Clip F1 per sense over every clip measured, and over the real ones (videos and URMP excerpts)."""
+    lines = []
+    for sense in dict.fromkeys(r["sense"] for r in rows):
+        for name, picked in (("every clip", [r for r in rows if r["sense"] == sense]),
+                             ("real clips", [r for r in rows if r["sense"] == sense and r["set"] in REAL_SETS])):
+            if picked:
+                f1 = micro_scores([(set(r["truth"]), set(r["predicted"])) for r in picked])[2]
+                lines.append(f"- pooled, {sense}, {name} ({len(picked)}): F1 {f1:.2f}")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detector", type=Path, default=REAL_DETECTOR, help="weights for the real videos")
     parser.add_argument("--tagger", type=Path, help="a .keras tagger (default: the shipped one)")
+    parser.add_argument("--sound-only", action="store_true",
+                        help="judge the sound alone, on the synthetic set's mixes instead of the drawn videos")
     parser.add_argument("--json", type=Path, help="also write every clip's row here")
     args = parser.parse_args(argv)
     from audio.tagger import InstrumentTagger
 
-    tagger, rows, notes = InstrumentTagger(args.tagger), [], []
-    if REAL_VIDEOS.exists() and args.detector.exists():
-        clips = {REAL_VIDEOS / name: truth for name, truth in REAL_VIDEO_TRUTH.items()}
-        rows += measure_set("real videos", clips, detectors_for(args.detector), tagger, ("video", "audio", "both"))
-    else:
-        notes.append(f"real videos: {REAL_VIDEOS} or {args.detector} absent; not measured")
-    if URMP_REFERENCES.exists():
-        clips = {URMP_REFERENCES / name: truth for name, truth in URMP_TRUTH.items()}
-        rows += measure_set("URMP excerpts", clips, None, tagger, ("audio",))
-    else:
-        notes.append(f"URMP excerpts: {URMP_REFERENCES} absent; not measured")
-    drawn = sorted(DRAWN_VIDEOS.glob("Vid_*.mp4")) if DRAWN_VIDEOS.exists() else []
-    if drawn and DEMO_DETECTOR.exists():
-        from fusion.instruments import parse_urmp_name
-
-        clips = {path: set(parse_urmp_name(path.name).codes) for path in drawn}
-        rows += measure_set("drawn demo videos", clips, detectors_for(DEMO_DETECTOR), tagger, ("video", "audio", "both"))
-    else:
-        notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
-    pieces = sorted(SECOND_LIBRARY_TEST.glob("*/AuMix_*.wav"))
-    if pieces:
-        from fusion.instruments import parse_urmp_name
-
-        clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in pieces}
-        rows += measure_set("second library", clips, None, tagger, ("audio",))
-    else:
-        notes.append(f"second library: no pieces in {SECOND_LIBRARY_TEST} (make bench makes them); not measured")
+    tagger, rows = InstrumentTagger(args.tagger), []
+    sets, notes = clip_sets(args)
+    for name, clips, detectors, senses in sets:
+        rows += measure_set(name, clips, detectors, tagger, senses)
     print(table(rows))
     print()
-    print(clip_lines([r for r in rows if r["set"] in ("real videos", "URMP excerpts")]))
+    print(pooled_lines(rows))
+    print()
+    print(clip_lines([r for r in rows if r["set"] in REAL_SETS]))
     for note in notes:
         print(f"- {note}")
     if args.json:
