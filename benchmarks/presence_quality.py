@@ -133,9 +133,10 @@ def clip_sets(args):
             notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
     else:  # the drawn videos' soundtracks are the synthetic set's mixes
         mixes = sorted(SYNTHETIC_TEST.glob("*/AuMix_*.wav"))
-        sets.append(("synthetic set", {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}, None,
-                     ("audio",)))
-        if not mixes:
+        if mixes:
+            clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}
+            sets.append(("synthetic set", clips, None, ("audio",)))
+        else:
             notes.append(f"synthetic set: no pieces in {SYNTHETIC_TEST} (make bench makes them); not measured")
     pieces = sorted(SECOND_LIBRARY_TEST.glob("*/AuMix_*.wav"))
     if pieces:
