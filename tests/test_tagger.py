@@ -10,6 +10,7 @@ from common.errors import ConfigError
 from data.readers import read_urmp
 from data.tag_sampler import TagSampler, heard
 from fusion.instruments import index_of
+from fusion.presence import Presence
 
 
 def write_piece(root, number, codes, seconds=4.0, resting=None):
@@ -269,3 +270,22 @@ def test_the_training_job_holds_out_a_tenth_of_the_notes_and_the_sampler_plays_t
     for batch_labels in (sampler.batch(0)[1], labels):  # a line in every example but those of nothing of ours
         heard_anything = batch_labels.sum(axis=1) > 0
         assert heard_anything.sum() >= 4 and np.all(batch_labels[:, index_of("ob")] == heard_anything)
+
+
+def test_when_no_instrument_is_sure_the_ones_near_the_likeliest_doubtful_one_are_named():
+    from audio.tagger import likeliest_when_unsure
+
+    values = np.zeros((4, 13), dtype=np.float32)
+    values[:, 0] = [0.1, 0.4, 0.55, 0.1]    # vn, the likeliest, doubtful over the clip
+    values[:, 1] = [0.25, 0.25, 0.25, 0.25]  # va, within 0.6 of it (0.24)
+    values[:, 2] = [0.2, 0.2, 0.2, 0.2]      # vc, not
+    clip = np.array([0.4, 0.25, 0.2] + [0.0] * 10, np.float32)
+    heard = Presence(np.arange(4.0), values, clip, 1.0, {"source": "audio"})
+    named = likeliest_when_unsure(heard, ratio=0.6)
+    assert named.present_codes() == ("vn", "va") and named.meta["unsure_gain"] == pytest.approx(0.5 / 0.24, rel=1e-4)
+    assert named.values[1, 0] == pytest.approx(0.4 * 0.5 / 0.24, rel=1e-4) and named.values[2, 0] == 1.0  # capped
+    assert (named.values[:, 1] >= 0.5).all() and (named.values[:, 2] < 0.5).all()
+    assert heard.present_codes() == ()  # the original is left alone
+    for likeliest in (0.5, 0.2):  # someone is sure, or nobody is even doubtful: as it was
+        clip = np.array([likeliest, 0.19] + [0.0] * 11, np.float32)
+        assert likeliest_when_unsure(Presence(np.arange(4.0), values, clip, 1.0, {}), ratio=0.6).clip is clip
