@@ -1,6 +1,6 @@
 """Who plays, judged per clip: precision, recall and F1 of presence from the picture, the sound and both.
 
-    python benchmarks/presence_quality.py [--detector W] [--tagger T] [--sound-only] [--json OUT]
+    python benchmarks/presence_quality.py [--detector W] [--tagger T] [--sound-only] [--unsure-ratio R] [--json OUT]
 
 Each clip's predicted instruments (clip probability >= 0.5) are compared with the truth; counts
 are summed over clips and instruments (micro average). So are the instruments the separation
@@ -165,11 +165,14 @@ def main(argv=None):
     parser.add_argument("--tagger", type=Path, help="a .keras tagger (default: the shipped one)")
     parser.add_argument("--sound-only", action="store_true",
                         help="judge the sound alone, on the synthetic set's mixes instead of the drawn videos")
+    parser.add_argument("--unsure-ratio", type=float, default=None,
+                        help="the tagger's audio.tagger.UNSURE_RATIO (0: off; default: the tagger's default)")
     parser.add_argument("--json", type=Path, help="also write every clip's row here")
     args = parser.parse_args(argv)
-    from audio.tagger import InstrumentTagger
+    from audio.tagger import UNSURE_RATIO, InstrumentTagger
 
-    tagger, rows = InstrumentTagger(args.tagger), []
+    ratio = UNSURE_RATIO if args.unsure_ratio is None else args.unsure_ratio or None
+    tagger, rows = InstrumentTagger(args.tagger, unsure_ratio=ratio), []
     sets, notes = clip_sets(args)
     for name, clips, detectors, senses in sets:
         rows += measure_set(name, clips, detectors, tagger, senses)
