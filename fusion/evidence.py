@@ -121,9 +121,13 @@ def fuse(video, audio, hop_s=1.0):
 
 
 def sense_summary(presence):
-    """One sense's scores as the fused JSON keeps them: clip per code and the timeline."""
-    return {"clip": {code: round(float(v), 4) for code, v in zip(CODES, presence.clip)},
-            "timeline": {"hop_s": presence.hop_s, "times": [round(float(t), 3) for t in presence.times],
-                         "presence": np.round(presence.values, 3).tolist()}}
+    """One sense's scores as the fused JSON keeps them: clip per code, the timeline, and the sound's
+    ``unsure_gain`` when it named the likeliest instruments (``audio.tagger.likeliest_when_unsure``)."""
+    summary = {"clip": {code: round(float(v), 4) for code, v in zip(CODES, presence.clip)},
+               "timeline": {"hop_s": presence.hop_s, "times": [round(float(t), 3) for t in presence.times],
+                            "presence": np.round(presence.values, 3).tolist()}}
+    if "unsure_gain" in presence.meta:
+        summary["unsure_gain"] = presence.meta["unsure_gain"]
+    return summary
 
 

@@ -195,6 +195,11 @@ def _provenance_rows(manifest):
     tagger = manifest["presence"].get("tagger")
     if tagger:
         rows.append(("instrument tagger", f"{Path(str(tagger.get('model'))).name}, {tagger.get('window_s')} s windows"))
+    gain = manifest["presence"].get("unsure_gain") or manifest["presence"].get("senses", {}).get("audio", {}).get(
+        "unsure_gain")
+    if gain:
+        rows.append(("sure of no instrument", f"the sound's presence scaled {gain:.2f}x, naming the likeliest "
+                                              "instruments (audio.tagger.likeliest_when_unsure)"))
     rows += [(f"time: {name}", f"{seconds:.2f} s") for name, seconds in manifest.get("timings", {}).items()]
     return rows
 

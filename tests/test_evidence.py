@@ -85,3 +85,10 @@ def test_the_fused_json_keeps_each_senses_scores_and_loads_back(tmp_path):
     assert data["senses"]["video"]["clip"]["vn"] == pytest.approx(0.9)
     assert len(data["players"]["gate"]) == len(data["timeline"]["times"])
     assert Presence.load(tmp_path / "p.json").present_codes() == ("vn",)
+
+
+def test_the_fused_json_says_when_the_sound_named_its_likeliest_instruments():
+    heard = sense({"ob": 0.4, "cl": 0.3}, "audio")
+    heard.meta["unsure_gain"] = 2.08
+    fused = fuse(sense({}, "video", players=0.9, people=2), heard).to_json()
+    assert fused["senses"]["audio"]["unsure_gain"] == 2.08 and "unsure_gain" not in fused["senses"]["video"]

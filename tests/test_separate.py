@@ -154,7 +154,7 @@ def test_instruments_the_senses_doubt_are_named_with_the_command_that_adds_one(c
 
     clip = np.zeros(13, dtype=np.float32)
     clip[[0, 1, 5, 9, 12]] = [0.9, 0.3, 0.1, 0.45, 0.49]  # vn heard; va, tpt, tba doubtful; ob ruled out
-    heard = Presence(np.array([0.0]), clip[None], clip, 1.0, {"source": "audio"})
+    heard = Presence(np.array([0.0]), clip[None], clip, 1.0, {"source": "audio", "unsure_gain": 1.25})
     assert heard.doubtful_codes() == (("tba", pytest.approx(0.49)), ("tpt", pytest.approx(0.45)),
                                       ("va", pytest.approx(0.3)))
     assert heard.doubtful_codes(limit=1, low=0.46) == (("tba", pytest.approx(0.49)),)
@@ -164,7 +164,8 @@ def test_instruments_the_senses_doubt_are_named_with_the_command_that_adds_one(c
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == ("unsure of: tba 0.49, tpt 0.45, va 0.30 (below 0.5); if one of them plays, "
                          "run again with --instruments vn,tba (and --force)")
-    assert "Unsure of: tba 0.49, tpt 0.45, va 0.30" in (tmp_path / "out" / "report.html").read_text()
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Unsure of: tba 0.49, tpt 0.45, va 0.30" in report and "presence scaled 1.25x" in report
     assert heard.doubtful_codes(exclude=("tba", "va")) == (("tpt", pytest.approx(0.45)),)
     monkeypatch.undo()  # the labels given: nothing to doubt
     assert separate_audio.main([*arguments, "--instruments", "vn", "--force"]) == 0
