@@ -71,6 +71,7 @@ class InstrumentTagger:
     Args:
         path: the ``.keras`` model (default ``models/tagger.keras``); its card ``.json`` beside it.
         batch_size: windows per forward pass.
+        unsure_ratio: :func:`likeliest_when_unsure`'s ratio for :meth:`presence`; None: never.
     """
 
     def __init__(self, path=None, batch_size=32, unsure_ratio=UNSURE_RATIO):
@@ -137,7 +138,8 @@ class InstrumentTagger:
         return predict_probabilities(self.model, log_mel(np.stack(windows)), self.batch_size)
 
     def presence(self, blocks, hop_s=1.0, meta=None):
-        """:class:`Presence` of a mono 16 kHz sound in ``blocks``: the window probabilities smoothed over time."""
+        """:class:`Presence` of a mono 16 kHz sound in ``blocks``: the window probabilities smoothed over time,
+        the likeliest instruments named when none is sure (:func:`likeliest_when_unsure`)."""
         times, probabilities, nb_samples = self.probabilities(blocks, hop_s)
         if not len(times):
             raise EmptyMediaError("no sound to tag")
