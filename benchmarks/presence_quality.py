@@ -132,19 +132,21 @@ def clip_sets(args):
         else:
             notes.append(f"drawn demo videos: none in {DRAWN_VIDEOS} (make bench makes them); not measured")
     else:  # the drawn videos' soundtracks are the synthetic set's mixes
-        mixes = sorted(SYNTHETIC_TEST.glob("*/AuMix_*.wav"))
-        if mixes:
-            clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}
-            sets.append(("synthetic set", clips, None, ("audio",)))
-        else:
-            notes.append(f"synthetic set: no pieces in {SYNTHETIC_TEST} (make bench makes them); not measured")
-    pieces = sorted(SECOND_LIBRARY_TEST.glob("*/AuMix_*.wav"))
-    if pieces:
-        clips = {path: set(parse_urmp_name(path.parent.name).codes) for path in pieces}
-        sets.append(("second library", clips, None, ("audio",)))
-    else:
-        notes.append(f"second library: no pieces in {SECOND_LIBRARY_TEST} (make bench makes them); not measured")
+        add_rendered_pieces("synthetic set", SYNTHETIC_TEST, sets, notes)
+    add_rendered_pieces("second library", SECOND_LIBRARY_TEST, sets, notes)
     return sets, notes
+
+
+def add_rendered_pieces(name, root, sets, notes):
+    """Append the set of rendered pieces under ``root`` (``*/AuMix_*.wav``, truth from the folder names), judged
+    by the sound, to ``sets``; or a note to ``notes`` when there are none."""
+    from fusion.instruments import parse_urmp_name
+
+    mixes = sorted(root.glob("*/AuMix_*.wav"))
+    if mixes:
+        sets.append((name, {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}, None, ("audio",)))
+    else:
+        notes.append(f"{name}: no pieces in {root} (make bench makes them); not measured")
 
 
 def pooled_lines(rows):
