@@ -25,6 +25,13 @@ DEFAULT_THRESHOLD = 0.5
 DOUBTFUL_FROM = 0.25  # clip probabilities from here to the threshold are named to the user as doubtful
 
 
+def doubtful_codes(clip, exclude=(), low=DOUBTFUL_FROM, threshold=DEFAULT_THRESHOLD, limit=3):
+    """``((code, clip probability), ...)`` of ``clip`` ``(K,)``: at most ``limit`` instruments, none of ``exclude``
+    (those separated anyway), between ``low`` and ``threshold`` (neither found nor ruled out), the likeliest first."""
+    doubtful = [(code, float(value)) for code, value in zip(CODES, clip) if low <= value < threshold and code not in exclude]
+    return tuple(sorted(doubtful, key=lambda pair: -pair[1])[:limit])
+
+
 def named_scores(pairs):
     """``"ob 0.45, va 0.39"`` for ``((code, probability), ...)``."""
     return ", ".join(f"{code} {value:.2f}" for code, value in pairs)
@@ -67,11 +74,8 @@ class Presence:
         return tuple(code for code, value in zip(CODES, self.clip) if value >= threshold)
 
     def doubtful_codes(self, exclude=(), low=DOUBTFUL_FROM, threshold=DEFAULT_THRESHOLD, limit=3):
-        """``((code, clip probability), ...)``: at most ``limit`` instruments, none of ``exclude`` (those
-        separated anyway), between ``low`` and ``threshold`` (neither found nor ruled out), the likeliest first."""
-        doubtful = [(code, float(value)) for code, value in zip(CODES, self.clip)
-                    if low <= value < threshold and code not in exclude]
-        return tuple(sorted(doubtful, key=lambda pair: -pair[1])[:limit])
+        """:func:`doubtful_codes` of this clip's probabilities."""
+        return doubtful_codes(self.clip, exclude, low, threshold, limit)
 
     def to_json(self):
         return {

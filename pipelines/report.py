@@ -26,7 +26,7 @@ from common.cli import add_debug_flag, run_cli
 from common.errors import AvsepError
 from common.files import atomic_path
 from fusion.instruments import CODES, instrument
-from fusion.presence import Presence, named_scores
+from fusion.presence import doubtful_codes, named_scores
 
 REPORT = "report.html"
 MIXTURE = "mixture.flac"
@@ -158,7 +158,7 @@ def write_separation_report(folder):
     body = [f"<h1>{html.escape(Path(manifest['input']).name)}</h1>",
             f"<p>{html.escape(manifest['input'])}: {manifest['duration_s']:.1f} s at {rate} Hz; "
             f"instruments separated: {html.escape(', '.join(manifest['instruments']) or 'none')}</p>"]
-    doubtful = Presence.from_text(json.dumps(presence)).doubtful_codes(exclude=manifest["instruments"])
+    doubtful = doubtful_codes([presence["clip"][code] for code in CODES], exclude=manifest["instruments"])
     if doubtful:
         body.append(f'<p class="warning">Unsure of: {named_scores(doubtful)} (clip probability below 0.5, not '
                     "separated). If one of them plays, separate again with --instruments.</p>")
