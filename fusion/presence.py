@@ -28,7 +28,8 @@ DOUBTFUL_FROM = 0.25  # clip probabilities from here to the threshold are named 
 def doubtful_codes(clip, exclude=(), low=DOUBTFUL_FROM, threshold=DEFAULT_THRESHOLD, limit=3):
     """``((code, clip probability), ...)`` of ``clip`` ``(K,)``: at most ``limit`` instruments, none of ``exclude``
     (those separated anyway), between ``low`` and ``threshold`` (neither found nor ruled out), the likeliest first."""
-    doubtful = [(code, float(value)) for code, value in zip(CODES, clip) if low <= value < threshold and code not in exclude]
+    doubtful = [(code, float(value)) for code, value in zip(CODES, clip)
+                if low <= value < threshold and code not in exclude]
     return tuple(sorted(doubtful, key=lambda pair: -pair[1])[:limit])
 
 
