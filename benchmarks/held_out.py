@@ -1,0 +1,100 @@
+"""Scores of separator models on every held-out set the shipping rules of TRAINING.md read.
+
+    python benchmarks/held_out.py --model models/waveunet_film.keras --model runs/R/model.keras \
+        [--nmf-blend 0.25] [--no-wiener] [--sets real synthetic csound second-library]
+
+Each model separates each set with true labels as the job runs by default (level matching, the
+Wiener post-filter; ``--nmf-blend`` mixes NMF into it), and ``pipelines.evaluate`` scores the
+stems (museval, 1 s windows; mean over stems of per-stem median SDR). The sets:
+
+- real: the URMP excerpts of ``../shared/data/urmp_excerpts/reference`` (with their per-piece scores);
+- synthetic: ``.cache/datasets/synth_test`` (test-split scores, TimGM6mb; README "Benchmarks");
+- csound: ``.cache/datasets/validation_gmbank`` (Csound's General MIDI bank; configs/masknet-repitch.yaml);
+- second-library: ``.cache/datasets/vsco_test``'s pieces of more than one instrument (README "Known limits").
+
+A set whose folder is absent is left out with a note. Estimates and scores go under
+``.cache/bench/held-out/<model>/``; prints one Markdown row per model.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import SYNTH_TEST, URMP_EXCERPTS, WORK, separable_pieces  # noqa: E402
+from benchmarks.presence_quality import SECOND_LIBRARY_TEST  # noqa: E402
+
+CSOUND_RENDERS = ROOT / ".cache" / "datasets" / "validation_gmbank"
+SETS = {"real": URMP_EXCERPTS / "reference", "synthetic": SYNTH_TEST, "csound": CSOUND_RENDERS,
+        "second-library": SECOND_LIBRARY_TEST}
+
+
+def references_for(name):
+    """The references folder of set ``name``, or None where it is absent."""
+    root = SETS[name]
+    if not root.exists():
+        return None
+    if name == "second-library":  # in a piece of one instrument the summed reference is the mixture
+        return separable_pieces(root, WORK / "second-library-references")
+    return root
+
+
+def model_tag(model_path, wiener, nmf_blend):
+    """A folder name for one model and post-filter: ``<parent>-<stem>[-raw|-blend0.25]``."""
+    path = Path(model_path)
+    suffix = "" if wiener and not nmf_blend else "-raw" if not wiener else f"-blend{nmf_blend:g}"
+    return f"{path.parent.name}-{path.stem}{suffix}"
+
+
+def score_set(model_path, name, references, out, wiener, nmf_blend):
+    """``(mean SDR, {piece: mean SDR})`` of one model on one set."""
+    import numpy as np
+
+    from pipelines.baselines import estimate
+    from pipelines.evaluate import evaluate
+
+    estimate("waveunet", references, out / name, model=model_path, wiener=wiener, nmf_blend=nmf_blend)
+    report = evaluate(references, [(name, out / name)], out / f"scores-{name}", workers=2)
+    stems = report["systems"][name]["stems"]
+    pieces = sorted({s["piece"] for s in stems})
+    by_piece = {p: float(np.mean([s["SDR"] for s in stems if s["piece"] == p])) for p in pieces}
+    return report["systems"][name]["mean"]["SDR"], by_piece
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, type=Path, help="a .keras model (repeatable)")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--no-wiener", dest="wiener", action="store_false", help="score the network's raw stems")
+    parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT", help="NMF's share in the filter")
+    return parser
+
+
+def main(argv=None):
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.model if not path.is_file()]
+    if missing:
+        parser.error(f"no model at {', '.join(missing)}")
+    references = {name: references_for(name) for name in args.sets}
+    for name, root in references.items():
+        if root is None:
+            print(f"note: {SETS[name]} is absent: set {name} left out (its command: this file's docstring)")
+    present = [name for name, root in references.items() if root is not None]
+    header = "| model | " + " | ".join(present) + (" | real pieces |" if "real" in present else " |")
+    lines = [header, "|---" * (len(present) + 1 + ("real" in present)) + "|"]
+    for model_path in args.model:
+        out = WORK / "held-out" / model_tag(model_path, args.wiener, args.nmf_blend)
+        scores = {name: score_set(model_path, name, references[name], out, args.wiener, args.nmf_blend)
+                  for name in present}
+        cells = [f"{scores[name][0]:.2f}" for name in present]
+        if "real" in present:
+            cells.append(" / ".join(f"{value:.2f}" for value in scores["real"][1].values()))
+        lines.append(f"| {model_path} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""benchmarks/held_out.py: one row per model over the held-out sets that are present."""
+import re
+
+import pytest
+
+import benchmarks.held_out as held_out
+from pipelines.baselines import estimate
+from pipelines.evaluate import evaluate
+from tests.model_helpers import passthrough, tiny
+
+
+def test_a_pass_through_model_scores_what_the_mixture_scores_and_absent_sets_are_left_out(
+        dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(held_out, "WORK", tmp_path / "bench")
+    monkeypatch.setattr(held_out, "SETS", {"real": tmp_path / "absent", "synthetic": dataset})
+    model_path = tmp_path / "passthrough.keras"
+    passthrough(tiny()).save(model_path)
+    estimate("mixture", dataset, tmp_path / "mixture")
+    mixture_sdr = evaluate(dataset, [("mixture", tmp_path / "mixture")], tmp_path / "scores")["systems"]["mixture"]
+
+    assert held_out.main(["--model", str(model_path), "--no-wiener", "--sets", "real", "synthetic"]) == 0
+    out = capsys.readouterr().out
+    assert "set real left out" in out
+    row = re.search(rf"\| {re.escape(str(model_path))} \| (-?[\d.]+) \|", out)
+    assert row and float(row.group(1)) == pytest.approx(mixture_sdr["mean"]["SDR"], abs=0.3)
+    assert (tmp_path / "bench" / "held-out" / f"{tmp_path.name}-passthrough-raw" / "synthetic").is_dir()
+
+
+def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        held_out.main(["--model", str(tmp_path / "none.keras")])
+    assert stop.value.code == 2
+    assert "no model at" in capsys.readouterr().err
