@@ -10,8 +10,8 @@ All audio here is mono float32 ``(nb_samples,)``.
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import istft, stft
 
+from audio.stft import istft, stft
 from fusion.instruments import CODES
 
 DEFAULT_DICTIONARIES = Path(__file__).resolve().parents[1] / "models" / "nmf_dictionaries.npz"
@@ -26,20 +26,17 @@ def fft_size(sample_rate):
 
 
 def spectrogram(audio, sample_rate):
-    """Complex STFT ``(..., nb_bins, nb_frames)`` of ``(..., nb_samples)``: Hann window of :func:`fft_size`,
+    """Complex64 STFT ``(..., nb_bins, nb_frames)`` of ``(..., nb_samples)`` (:mod:`audio.stft`): Hann window of :func:`fft_size`,
     75% overlap. Audio shorter than one window (the last block of a long file) is zero-padded to one:
     :func:`inverse` cuts it back."""
     n_fft = fft_size(sample_rate)
     audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, max(0, n_fft - audio.shape[-1]))])
-    return stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, boundary="zeros")[2]
+    return stft(audio, n_fft)
 
 
 def inverse(spec, sample_rate, nb_samples):
     """Back to ``(..., nb_samples)`` float32 from a complex STFT ``(..., nb_bins, nb_frames)``."""
-    n_fft = fft_size(sample_rate)
-    audio = istft(spec, fs=sample_rate, nperseg=n_fft, noverlap=n_fft * 3 // 4, boundary=True)[1]
-    audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(0, max(0, nb_samples - audio.shape[-1]))])
-    return audio[..., :nb_samples].astype(np.float32)
+    return istft(spec, fft_size(sample_rate), nb_samples)
 
 
 def kl_nmf(magnitude, rank=None, iterations=100, templates=None, seed=0):
