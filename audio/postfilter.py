@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+from threadpoolctl import threadpool_limits
 
 from audio.io import resample
 from audio.nmf import DEFAULT_DICTIONARIES, inverse, load_dictionaries, nmf_separate, spectrogram
@@ -119,8 +120,9 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
     """:func:`wiener_postfilter` on files, :data:`BLOCK_S` seconds at a time; each stem file is replaced.
 
     Blocks are filtered ``workers`` at a time in threads (the FFTs and the masks release the GIL;
-    default: the cores this process may use), read and written in order, so at most ``workers + 1``
-    blocks are in memory.
+    default: the cores this process may use), each with one BLAS thread (NMF's products in a blend:
+    BLAS's own threads on top of the workers' oversubscribe the cores), read and written in order, so
+    at most ``workers + 1`` blocks are in memory.
 
     Args:
         mixture_path: the mixture (any channels: the filtered stems get as many).
@@ -144,7 +146,7 @@ def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None
                 writers[code].write(audio.T)
 
         try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
                 pending = deque()
                 while True:
                     mixture = mixture_file.read(block, dtype="float32", always_2d=True).T
