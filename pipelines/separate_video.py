@@ -40,7 +40,8 @@ def add_separation_arguments(parser, detector=True):
                              "+0.8-1.0 dB mean SDR on the real URMP excerpts; stereo stems of a stereo input)")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
                         help="mix supervised NMF's stems into the Wiener filter's source models with this weight "
-                             "(0: off, the default; 0.25: better mean SDR, worse median, ~1.6x slower; see README)")
+                             "(0: off, the default; 0.25: higher mean SDR on every held-out set, more artefacts "
+                             "(lower SAR), slower; see README)")
     parser.add_argument("--level-match", action=argparse.BooleanOptionalAction, default=True,
                         help="scale the input to the level the model trained at, and the stems back (on by "
                              "default: the network separates worse far from that level)")
