@@ -37,7 +37,7 @@ def add_separation_arguments(parser, detector=True):
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
                         help="Wiener post-filter of the stems (norbert soft masks of their power; on by default: "
-                             "+0.8-1.0 dB mean SDR on the real URMP excerpts; stereo stems of a stereo input)")
+                             "+1.3 dB mean SDR on the real URMP excerpts; stereo stems of a stereo input)")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
                         help="mix supervised NMF's stems into the Wiener filter's source models with this weight "
                              "(0: off, the default; 0.25: higher mean SDR on every held-out set, more artefacts "
