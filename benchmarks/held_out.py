@@ -49,17 +49,12 @@ def model_tag(model_path, wiener, nmf_blend):
 
 def score_set(model_path, name, references, out, wiener, nmf_blend):
     """``(mean SDR, {piece: mean SDR})`` of one model on one set."""
-    import numpy as np
-
     from pipelines.baselines import estimate
-    from pipelines.evaluate import evaluate
+    from pipelines.evaluate import evaluate, piece_sdr
 
     estimate("waveunet", references, out / name, model=model_path, wiener=wiener, nmf_blend=nmf_blend)
-    report = evaluate(references, [(name, out / name)], out / f"scores-{name}", workers=2)
-    stems = report["systems"][name]["stems"]
-    pieces = sorted({s["piece"] for s in stems})
-    by_piece = {p: float(np.mean([s["SDR"] for s in stems if s["piece"] == p])) for p in pieces}
-    return report["systems"][name]["mean"]["SDR"], by_piece
+    result = evaluate(references, [(name, out / name)], out / f"scores-{name}", workers=2)["systems"][name]
+    return result["mean"]["SDR"], piece_sdr(result)
 
 
 def get_parser():

@@ -170,6 +170,12 @@ def evaluate_system(references, estimates_root, workers=1):
             "median": {m: float(np.median([s[m] for s in stems])) for m in METRICS}}
 
 
+def piece_sdr(result):
+    """``{piece: mean SDR over its stems}`` of one system's scores, pieces in order."""
+    pieces = sorted({s["piece"] for s in result["stems"]})
+    return {p: float(np.mean([s["SDR"] for s in result["stems"] if s["piece"] == p])) for p in pieces}
+
+
 def markdown_table(systems):
     """Per system: mean (and median) over stems of per-stem medians, and per-piece SDR."""
     lines = ["| system | SDR mean | SIR mean | SAR mean | SDR median | stems |", "|---|---|---|---|---|---|"]
@@ -181,8 +187,8 @@ def markdown_table(systems):
     lines += ["", "| system | " + " | ".join(f"piece {p} SDR" for p in pieces) + " |",
               "|---|" + "---|" * len(pieces)]
     for name, result in systems.items():
-        by_piece = [np.mean([s["SDR"] for s in result["stems"] if s["piece"] == p] or [np.nan]) for p in pieces]
-        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in by_piece) + " |")
+        by_piece = piece_sdr(result)
+        lines.append(f"| {name} | " + " | ".join(f"{by_piece.get(p, np.nan):.2f}" for p in pieces) + " |")
     return "\n".join(lines) + "\n"
 
 
