@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import SYNTH_TEST, URMP_EXCERPTS, WORK, separable_pieces  # noqa: E402
 from benchmarks.presence_quality import SECOND_LIBRARY_TEST  # noqa: E402
+from common.errors import AvsepError  # noqa: E402
+from pipelines.separate import postfilter_blend  # noqa: E402
 
 CSOUND_RENDERS = ROOT / ".cache" / "datasets" / "validation_gmbank"
 SETS = {"real": URMP_EXCERPTS / "reference", "synthetic": SYNTH_TEST, "csound": CSOUND_RENDERS,
@@ -72,6 +74,10 @@ def main(argv=None):
     missing = [str(path) for path in args.model if not path.is_file()]
     if missing:
         parser.error(f"no model at {', '.join(missing)}")
+    try:
+        postfilter_blend(args.nmf_blend, args.wiener)  # a bad weight fails here, before any model loads
+    except AvsepError as error:
+        parser.error(str(error))
     references = {name: references_for(name) for name in args.sets}
     for name, root in references.items():
         if root is None:

@@ -31,3 +31,12 @@ def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
         held_out.main(["--model", str(tmp_path / "none.keras")])
     assert stop.value.code == 2
     assert "no model at" in capsys.readouterr().err
+
+
+def test_a_blend_without_the_filter_is_a_one_line_error(tmp_path, capsys):
+    model_path = tmp_path / "tiny.keras"
+    tiny().save(model_path)
+    with pytest.raises(SystemExit) as stop:
+        held_out.main(["--model", str(model_path), "--no-wiener", "--nmf-blend", "0.25"])
+    assert stop.value.code == 2
+    assert "it needs --wiener" in capsys.readouterr().err
