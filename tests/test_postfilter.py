@@ -1,4 +1,4 @@
-"""The Wiener post-filter (norbert) on stems that leak into each other."""
+"""The Wiener post-filter (norbert's soft masks) on stems that leak into each other."""
 import numpy as np
 import pytest
 
@@ -55,6 +55,27 @@ def test_a_last_block_shorter_than_one_stft_window_is_filtered_too(monkeypatch):
     for channel in range(2):  # the stems add up to the mixture, the sliver included
         assert sdr(mixture[channel], (filtered["vn"] + filtered["vc"])[channel]) > 40
         assert sdr(mixture[channel, SR // 2:], (filtered["vn"] + filtered["vc"])[channel, SR // 2:]) > 40
+
+
+def test_the_soft_masks_are_norberts_and_em_passes_go_through_norbert():
+    import norbert
+
+    from audio.postfilter import MASK_EPS, filtered_spectra
+
+    rng = np.random.default_rng(4)
+    power = (rng.standard_normal((3, 65, 40)) ** 2).astype(np.float32)
+    power[:, :5] = 0  # bins where no source has power stay empty
+    mix_spec = (rng.standard_normal((2, 65, 40)) + 1j * rng.standard_normal((2, 65, 40))).astype(np.complex64)
+    ours = filtered_spectra(power, mix_spec)
+    theirs = norbert.softmask(power.transpose(2, 1, 0)[:, :, None, :], mix_spec.transpose(2, 1, 0), eps=MASK_EPS)
+    assert ours.shape == (3, 2, 65, 40) and ours.dtype == np.complex64
+    np.testing.assert_allclose(ours, theirs.transpose(3, 2, 1, 0), rtol=1e-6, atol=1e-7)
+    assert not ours[:, :, :5].any()
+    refined = filtered_spectra(power, mix_spec, iterations=1)
+    wiener = norbert.wiener(power.transpose(2, 1, 0)[:, :, None, :], mix_spec.transpose(2, 1, 0), iterations=1,
+                            eps=MASK_EPS)
+    assert refined.shape == ours.shape and not np.allclose(refined, ours)
+    np.testing.assert_allclose(refined, wiener.transpose(3, 2, 1, 0), rtol=1e-5, atol=1e-6)
 
 
 def test_a_single_stem_is_left_as_it_is():
