@@ -5,7 +5,8 @@ the estimates become the source models of a Wiener filter (soft masks, each sour
 the power in each bin, optionally refined by ``iterations`` EM passes) applied to the mixture's STFT. The filtered stems add up to the
 mixture; each keeps the mixture's phase where it dominates. The STFT is the NMF baseline's
 (``audio.nmf.spectrogram``: 93 ms Hann windows, 75% overlap). Long inputs are filtered in blocks of
-:data:`BLOCK_S` seconds, so memory stays bounded.
+:data:`BLOCK_S` seconds, so memory stays bounded; the separation job filters each block as soon as the
+network has given its stems (:class:`StreamFilter`), so the filter and the network share the cores.
 
 With an :class:`NmfBlend`, each instrument's source model is first mixed with supervised NMF's
 estimate of it from the same block (``audio.nmf``: dictionaries learned from recorded notes), so
@@ -16,13 +17,12 @@ with the same masks, so a stereo mixture gives stereo stems that keep each instr
 mixture has it, and whose downmix is the mono filter's result. All arrays are float32
 ``(nb_channels, nb_samples)`` at one rate.
 """
-import os
+import queue
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile
 from threadpoolctl import threadpool_limits
 
 from audio.io import resample
@@ -141,51 +141,108 @@ def filtered_spectra(power, mix_spec, iterations=0):
     return share[:, None] * mix_spec[None]
 
 
-def wiener_postfilter_files(mixture_path, stem_paths, iterations=0, workers=None, blend=None):
-    """:func:`wiener_postfilter` on files, :data:`BLOCK_S` seconds at a time; each stem file is replaced.
+class StreamFilter:
+    """:func:`wiener_postfilter` on a mixture and stems that arrive in pieces, beside the separator.
 
-    Blocks are filtered ``workers`` at a time in threads (the FFTs and the masks release the GIL;
-    default: the cores this process may use), each with one BLAS thread (NMF's products in a blend:
-    BLAS's own threads on top of the workers' oversubscribe the cores), read and written in order, so
-    at most ``workers + 1`` blocks are in memory.
+    As the separator yields its stems, each :data:`BLOCK_S`-second block of them and of the mixture
+    goes to ``workers`` threads (the FFTs and the masks release the GIL), so the filter runs while
+    the network computes the next blocks; the filtered blocks go to ``write`` in order. The blocks
+    are those :func:`wiener_postfilter` would cut from the whole track, so the result is the same.
+    Memory is bounded: at most ``workers + 1`` blocks wait. A context manager: on leaving, the
+    threads stop (after an error, unfinished blocks are dropped). Its threads each run one BLAS
+    thread (NMF's products in a blend: BLAS's own threads on top of the separator's oversubscribe
+    the cores).
 
     Args:
-        mixture_path: the mixture (any channels: the filtered stems get as many).
-        stem_paths: ``{code: path}`` of mono stems as long as the mixture, at its rate.
-        blend: an :class:`NmfBlend` for every block, or None.
+        sample_rate: Hz, of the mixture and the stems.
+        codes: the stems' codes; at least two (one source takes the whole mixture: nothing to filter).
+        write: called with ``{code: float32 (nb_channels, n)}``, the next filtered samples of every stem.
+        iterations, blend: as for :func:`wiener_postfilter`.
     """
-    codes = list(stem_paths)
-    if len(codes) < 2:
-        return
-    workers = workers or len(os.sched_getaffinity(0))
-    with soundfile.SoundFile(mixture_path) as mixture_file:
-        sample_rate, block = mixture_file.samplerate, int(BLOCK_S * mixture_file.samplerate)
-        nb_channels = mixture_file.channels
-        readers = {code: soundfile.SoundFile(stem_paths[code]) for code in codes}
-        tmp_paths = {code: f"{stem_paths[code]}.wiener.tmp.wav" for code in codes}
-        writers = {code: soundfile.SoundFile(tmp_paths[code], "w", sample_rate, nb_channels, subtype="FLOAT")
-                   for code in codes}
 
-        def write(filtered):
-            for code, audio in filtered.result().items():
-                writers[code].write(audio.T)
+    def __init__(self, sample_rate, codes, write, iterations=0, blend=None, workers=1):
+        if len(codes) < 2:
+            raise ValueError("the Wiener filter shares a mixture among two stems or more")
+        self.sample_rate, self.codes, self.write = sample_rate, list(codes), write
+        self.iterations, self.blend, self.workers = iterations, blend, workers
+        self.block = int(BLOCK_S * sample_rate)
+        self.incoming = queue.SimpleQueue()  # mixture blocks, from whichever thread decodes them
+        self.mixture = _Samples()
+        self.stems = {code: _Samples() for code in self.codes}
+        self.pending = deque()
 
-        try:
-            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as pool:
-                pending = deque()
-                while True:
-                    mixture = mixture_file.read(block, dtype="float32", always_2d=True).T
-                    if mixture.shape[1] == 0:
-                        break
-                    stems = {code: readers[code].read(mixture.shape[1], dtype="float32", always_2d=True).T
-                             for code in codes}
-                    pending.append(pool.submit(wiener_postfilter, mixture, stems, sample_rate, iterations, blend))
-                    if len(pending) >= workers:
-                        write(pending.popleft())
-                while pending:
-                    write(pending.popleft())
-        finally:
-            for handle in (*readers.values(), *writers.values()):
-                handle.close()
-    for code in codes:
-        os.replace(tmp_paths[code], stem_paths[code])
+    def __enter__(self):
+        self.blas_limit = threadpool_limits(limits=1, user_api="blas")
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="avsep-wiener")
+        return self
+
+    def __exit__(self, *error):
+        self.pool.shutdown(cancel_futures=True)
+        self.blas_limit.unregister()
+
+    def add_mixture(self, block):
+        """The mixture's next samples, float ``(nb_channels, n)``; safe to call from another thread."""
+        self.incoming.put(np.asarray(block, np.float32))
+
+    def add_stems(self, pieces):
+        """The stems' next samples, ``{code: float (1, n)}``; filters every block now complete."""
+        for code, piece in pieces.items():
+            self.stems[code].append(piece)
+        self._take_mixture()
+        while min(len(self.mixture), *(len(stem) for stem in self.stems.values())) >= self.block:
+            self._submit(self.block)
+
+    def finish(self, nb_samples):
+        """Filter the rest, once the mixture is all added: the stems are cut or padded to the mixture's
+        ``nb_samples`` (the resamplers' rounding), and every filtered stem ends that long."""
+        self._take_mixture()
+        rest = len(self.mixture)
+        if self.mixture.total != nb_samples:
+            raise ValueError(f"the filter was given {self.mixture.total} mixture samples, not {nb_samples}")
+        for stem in self.stems.values():
+            stem.fit(nb_samples)
+        for start in range(0, rest, self.block):
+            self._submit(min(self.block, rest - start))
+        while self.pending:
+            self.write(self.pending.popleft().result())
+
+    def _take_mixture(self):
+        while not self.incoming.empty():
+            self.mixture.append(self.incoming.get())
+
+    def _submit(self, nb_samples):
+        mixture = self.mixture.take(nb_samples)
+        stems = {code: stem.take(nb_samples) for code, stem in self.stems.items()}
+        self.pending.append(self.pool.submit(wiener_postfilter, mixture, stems, self.sample_rate, self.iterations,
+                                             self.blend))
+        while len(self.pending) > self.workers:
+            self.write(self.pending.popleft().result())
+
+
+class _Samples:
+    """Samples ``(nb_channels, n)`` appended in pieces and taken from the front."""
+
+    def __init__(self):
+        self.pieces, self.held, self.total = [], 0, 0  # total: every sample ever appended
+
+    def __len__(self):
+        return self.held
+
+    def append(self, piece):
+        self.pieces.append(piece)
+        self.held += piece.shape[1]
+        self.total += piece.shape[1]
+
+    def take(self, nb_samples):
+        joined = np.concatenate(self.pieces, axis=1)
+        self.pieces, self.held = [joined[:, nb_samples:]], self.held - nb_samples
+        return joined[:, :nb_samples]
+
+    def fit(self, nb_samples):
+        """Cut or pad with zeros so that ``nb_samples`` have been appended in all."""
+        if self.total > nb_samples:
+            self.held -= self.total - nb_samples
+            self.pieces, self.total = [np.concatenate(self.pieces, axis=1)[:, :self.held]], nb_samples
+        elif self.total < nb_samples:
+            channels = self.pieces[-1].shape[0] if self.pieces else 1
+            self.append(np.zeros((channels, nb_samples - self.total), np.float32))

@@ -10,10 +10,11 @@
    block to the model's rate, separate window by window (what the senses found told to the
    network as ensemble membership, ``fusion.timeline.membership``) and write each present instrument's
    stem as it comes (``OUT/<code>.wav``, the input's rate and exact length, aligned), and the
-   mixture (``OUT/mixture.flac``): memory does not grow with the length;
-3. optionally re-estimate the stems with a Wiener filter, 15 s blocks in threads (``audio.postfilter``;
-   the stems then take the mixture's channels: stereo in, stereo stems out), and write
-   ``OUT/<code>.mp4`` (the original picture with that stem as sound);
+   mixture (``OUT/mixture.flac``): memory does not grow with the length. By default the stems are
+   re-estimated on the way by a Wiener filter, each 15 s block in a thread beside the network as
+   soon as the network has given it (``audio.postfilter``; the stems then take the mixture's
+   channels: stereo in, stereo stems out);
+3. optionally write ``OUT/<code>.mp4`` (the original picture with that stem as sound);
 4. write ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`) last, all in a
    staging folder published in one step (:mod:`pipelines.output_folder`).
 """
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 from tqdm import tqdm
@@ -165,21 +167,34 @@ def check_decoded_length(media, stated, nb_samples, sample_rate, allow_partial=F
     return [message]
 
 
-def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False, level=None):
+def decode_and_separate(stream, separator, presence, indices, folder, duration=None, progress=False, level=None,
+                        wiener=False, nmf_blend=None):
     """Decode ``stream`` block by block into ``folder``: ``mixture.flac`` and ``<code>.wav`` per index.
 
     ``presence`` is what the network is told in each window (:func:`conditioning`); ``duration``
     (seconds, if known) sizes the progress bar; ``level`` is the whole input's level in dBFS for
-    the separator's level matching (None: no gain).
+    the separator's level matching (None: no gain). With ``wiener`` and two stems or more, the
+    stems are Wiener-filtered as they come (:class:`audio.postfilter.StreamFilter`, with
+    ``nmf_blend``) and have the mixture's channels; else they are the network's, mono.
 
     Non-finite input samples are set to 0 on the way; returns how many there were. Every file
     ends exactly as long as the decoded input.
     """
+    from audio.postfilter import StreamFilter
     from audio.stream import BlockWriter
 
     sample_rate, nb_bad = stream.sample_rate, 0
+    codes = [CODES[i] for i in indices]
+    filtering = wiener and len(codes) >= 2
     mixture_writer = BlockWriter(folder / MIXTURE, sample_rate, stream.nb_channels)
-    writers = {CODES[i]: BlockWriter(folder / f"{CODES[i]}.wav", sample_rate, 1) for i in indices}
+    writers = {code: BlockWriter(folder / f"{code}.wav", sample_rate, stream.nb_channels if filtering else 1)
+               for code in codes}
+
+    def write(stems):
+        for code, block in stems.items():
+            writers[code].write(block)
+
+    stems_filter = StreamFilter(sample_rate, codes, write, blend=nmf_blend) if filtering else nullcontext()
 
     def decoded():
         nonlocal nb_bad
@@ -187,19 +202,25 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
             block, bad = zero_non_finite(block)
             nb_bad += bad
             mixture_writer.write(block)
+            if filtering:
+                stems_filter.add_mixture(block)
             yield block
 
     with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress,
-              desc="separating", leave=False) as bar:
+              desc="separating", leave=False) as bar, stems_filter:
         if writers:
             window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
             for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices, level):
-                for code, block in pieces.items():
-                    writers[code].write(block)
+                if filtering:
+                    stems_filter.add_stems(pieces)
+                else:
+                    write(pieces)
                 advance(bar, next(iter(pieces.values())).shape[1] / sample_rate)
         else:
             for block in decoded():
                 advance(bar, block.shape[1] / sample_rate)
+        if filtering:
+            stems_filter.finish(stream.nb_samples)
     for writer in (mixture_writer, *writers.values()):
         writer.finish(stream.nb_samples)
     return nb_bad
@@ -266,18 +287,14 @@ def separate_media(media, out_dir, separator, presence=None, videos=False, force
     sample_rate = stream.sample_rate
     with staging_folder(out_dir) as staging:
         told = conditioning(presence)
-        nb_bad = decode_and_separate(stream, separator, told, indices, staging, info.duration_s, progress, level)
+        nb_bad = decode_and_separate(stream, separator, told, indices, staging, info.duration_s, progress, level,
+                                     wiener, nmf_blend)
         nb_samples = stream.nb_samples
         warnings = check_decoded_length(media, info.duration_s, nb_samples, sample_rate, allow_partial, info.has_video)
         warnings += [f"{media}: {nb_bad} non-finite input samples (NaN or inf) were set to 0"] if nb_bad else []
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         warnings = presence.meta.get("warnings", []) + warnings  # the presence's own were printed when found
-        if wiener:
-            from audio.postfilter import wiener_postfilter_files
-
-            wiener_postfilter_files(staging / MIXTURE, {code: staging / f"{code}.wav" for code in codes},
-                                    blend=nmf_blend)
         timings["separate_s"] = time.monotonic() - started
         started = time.monotonic()
         if videos:

@@ -115,27 +115,48 @@ def test_separate_audio_gives_stereo_stems_of_a_stereo_input_through_the_filter(
         assert {soundfile.info(out / f"{code}.wav").channels for code in ("vn", "vc")} == {channels}
 
 
-def test_files_are_filtered_block_by_block_in_threads_as_in_memory(tmp_path, monkeypatch):
-    import soundfile
+@pytest.mark.parametrize("extra", [37, -37])  # the stems' resamplers end a little long, or short
+def test_a_stream_is_filtered_block_by_block_in_threads_as_the_whole_track_in_memory(monkeypatch, extra):
+    import threading
 
     from audio import postfilter
 
     monkeypatch.setattr(postfilter, "BLOCK_S", 0.5)  # 5 blocks, the last one short
     sample_rate, rng = 8000, np.random.default_rng(1)
     mixture = rng.standard_normal((2, int(2.3 * sample_rate))).astype(np.float32)
-    stems = {code: rng.standard_normal((1, mixture.shape[1])).astype(np.float32) for code in ("vn", "vc", "fl")}
-    soundfile.write(tmp_path / "mix.wav", mixture.T, sample_rate, subtype="FLOAT")
-    for code, stem in stems.items():
-        soundfile.write(tmp_path / f"{code}.wav", stem.T, sample_rate, subtype="FLOAT")
-    postfilter.wiener_postfilter_files(tmp_path / "mix.wav", {c: tmp_path / f"{c}.wav" for c in stems}, workers=2)
+    stems = {code: rng.standard_normal((1, mixture.shape[1] + extra)).astype(np.float32) for code in ("vn", "vc", "fl")}
+    written, writing_threads = [], set()
+
+    def write(filtered):
+        written.append(filtered)
+        writing_threads.add(threading.current_thread().name)
+
+    with postfilter.StreamFilter(sample_rate, list(stems), write, workers=2) as stream:
+        mixture_pieces = np.array_split(mixture, 7, axis=1)
+        feeder = threading.Thread(target=lambda: [stream.add_mixture(piece) for piece in mixture_pieces])
+        feeder.start()  # the mixture arrives from another thread, as from the job's decoding thread
+        feeder.join()
+        for first in range(0, mixture.shape[1] + extra, 1500):  # the network's pieces: another size
+            stream.add_stems({code: stem[:, first:first + 1500] for code, stem in stems.items()})
+        stream.finish(mixture.shape[1])
+    fitted = {code: np.pad(stem, ((0, 0), (0, max(0, -extra))))[:, :mixture.shape[1]] for code, stem in stems.items()}
+    block = int(0.5 * sample_rate)
+    assert [piece["vn"].shape for piece in written] == [(2, block)] * 4 + [(2, mixture.shape[1] - 4 * block)]
+    assert writing_threads == {threading.current_thread().name}  # written in order, by the caller
     for code in stems:
-        block = int(0.5 * sample_rate)
-        expected = np.concatenate([
-            postfilter.wiener_postfilter(mixture[:, s:s + block], {c: v[:, s:s + block] for c, v in stems.items()},
-                                         sample_rate)[code] for s in range(0, mixture.shape[1], block)], axis=1)
-        np.testing.assert_allclose(soundfile.read(tmp_path / f"{code}.wav", dtype="float32", always_2d=True)[0].T,
-                                   expected, atol=1e-6)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fl.wav", "mix.wav", "vc.wav", "vn.wav"]
+        expected = postfilter.wiener_postfilter(mixture, fitted, sample_rate)[code]
+        np.testing.assert_allclose(np.concatenate([piece[code] for piece in written], axis=1), expected, atol=1e-6)
+
+
+def test_a_stream_filter_needs_two_stems_and_the_whole_mixture():
+    from audio.postfilter import StreamFilter
+
+    with pytest.raises(ValueError, match="two stems"):
+        StreamFilter(SR, ["vn"], print)
+    with StreamFilter(SR, ["vn", "vc"], print) as stream:
+        stream.add_mixture(np.zeros((1, 100), np.float32))
+        with pytest.raises(ValueError, match="100 mixture samples, not 200"):
+            stream.finish(200)
 
 
 def sines(seconds=3):
