@@ -1,11 +1,13 @@
 """Scores of separator models on every held-out set the shipping rules of TRAINING.md read.
 
     python benchmarks/held_out.py --model models/waveunet_film.keras --model runs/R/model.keras \
-        [--nmf-blend 0.25] [--no-wiener] [--sets real synthetic csound second-library]
+        [--nmf-blend 0.25] [--no-wiener] [--heard] [--sets real synthetic csound second-library]
 
 Each model separates each set with true labels as the job runs by default (level matching, the
 Wiener post-filter; ``--nmf-blend`` mixes NMF into it), and ``pipelines.evaluate`` scores the
-stems (museval, 1 s windows; mean over stems of per-stem median SDR). The sets:
+stems (museval, 1 s windows; mean over stems of per-stem median SDR). With ``--heard`` the
+presence is the shipped tagger's, from each mixture's sound, as ``separate_audio`` finds it
+without ``--instruments`` (what a user without labels gets). The sets:
 
 - real: the URMP excerpts of ``../shared/data/urmp_excerpts/reference`` (with their per-piece scores);
 - synthetic: ``.cache/datasets/synth_test`` (test-split scores, TimGM6mb; README "Benchmarks");
@@ -42,19 +44,27 @@ def references_for(name):
     return root
 
 
-def model_tag(model_path, wiener, nmf_blend):
-    """A folder name for one model and post-filter: ``<parent>-<stem>[-raw|-blend0.25]``."""
+def model_tag(model_path, wiener, nmf_blend, heard=False):
+    """A folder name for one model, post-filter and presence: ``<parent>-<stem>[-raw|-blend0.25][-heard]``."""
     path = Path(model_path)
     suffix = "" if wiener and not nmf_blend else "-raw" if not wiener else f"-blend{nmf_blend:g}"
-    return f"{path.parent.name}-{path.stem}{suffix}"
+    return f"{path.parent.name}-{path.stem}{suffix}" + ("-heard" if heard else "")
 
 
-def score_set(model_path, name, references, out, wiener, nmf_blend):
-    """``(mean SDR, {piece: mean SDR})`` of one model on one set."""
+def score_set(model_path, name, references, out, wiener, nmf_blend, tagger=None):
+    """``(mean SDR, {piece: mean SDR})`` of one model on one set; with a ``tagger``
+    (:class:`audio.tagger.InstrumentTagger`), presence from the sound instead of true labels."""
     from pipelines.baselines import estimate
     from pipelines.evaluate import evaluate, piece_sdr
 
-    estimate("waveunet", references, out / name, model=model_path, wiener=wiener, nmf_blend=nmf_blend)
+    if tagger is None:
+        estimate("waveunet", references, out / name, model=model_path, wiener=wiener, nmf_blend=nmf_blend)
+    else:
+        from audio.separator import Separator
+        from benchmarks.report import heard_presence_estimates
+
+        heard_presence_estimates(references, out / name, Separator(model_path), tagger, wiener,
+                                 postfilter_blend(nmf_blend, wiener))
     result = evaluate(references, [(name, out / name)], out / f"scores-{name}", workers=2)["systems"][name]
     return result["mean"]["SDR"], piece_sdr(result)
 
@@ -65,6 +75,8 @@ def get_parser():
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--no-wiener", dest="wiener", action="store_false", help="score the network's raw stems")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT", help="NMF's share in the filter")
+    parser.add_argument("--heard", action="store_true",
+                        help="presence from the sound (the shipped tagger) instead of true labels")
     return parser
 
 
@@ -85,9 +97,14 @@ def main(argv=None):
     present = [name for name, root in references.items() if root is not None]
     header = "| model | " + " | ".join(present) + (" | real pieces |" if "real" in present else " |")
     lines = [header, "|---" * (len(present) + 1 + ("real" in present)) + "|"]
+    tagger = None
+    if args.heard:
+        from audio.tagger import InstrumentTagger
+
+        tagger = InstrumentTagger()
     for model_path in args.model:
-        out = WORK / "held-out" / model_tag(model_path, args.wiener, args.nmf_blend)
-        scores = {name: score_set(model_path, name, references[name], out, args.wiener, args.nmf_blend)
+        out = WORK / "held-out" / model_tag(model_path, args.wiener, args.nmf_blend, args.heard)
+        scores = {name: score_set(model_path, name, references[name], out, args.wiener, args.nmf_blend, tagger)
                   for name in present}
         cells = [f"{scores[name][0]:.2f}" for name in present]
         if "real" in present:

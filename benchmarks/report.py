@@ -115,15 +115,17 @@ def video_presence_estimates(pieces_root, out_dir, separator, detector):
     return rows
 
 
-def heard_presence_estimates(references, out_dir, separator, tagger):
+def heard_presence_estimates(references, out_dir, separator, tagger, wiener=True, nmf_blend=None):
     """Conditioned separation of each mixture with presence from its sound, as ``separate_audio`` runs it
-    without ``--instruments`` (the tagger; Wiener filter on). Mixtures: ``*/AuMix_*.wav`` or ``*_mix.wav``."""
+    without ``--instruments`` (the tagger; by default the Wiener filter on; ``nmf_blend``: an
+    :class:`audio.postfilter.NmfBlend`). Mixtures: ``*/AuMix_*.wav`` or ``*_mix.wav``."""
     from pipelines.separate import resolve_presence, separate_media
 
     mixes = sorted(references.glob("*/AuMix_*.wav")) or sorted(references.glob("*_mix.wav"))
     for mix in mixes:
         presence = resolve_presence(mix, presence_from="audio", tagger=tagger)
-        separate_media(mix, out_dir / mix.stem.removeprefix("AuMix_"), separator, presence, force=True, wiener=True)
+        separate_media(mix, out_dir / mix.stem.removeprefix("AuMix_"), separator, presence, force=True, wiener=wiener,
+                       nmf_blend=nmf_blend)
 
 
 def quality_section(title, references, systems, note=""):

@@ -40,3 +40,27 @@ def test_a_blend_without_the_filter_is_a_one_line_error(tmp_path, capsys):
         held_out.main(["--model", str(model_path), "--no-wiener", "--nmf-blend", "0.25"])
     assert stop.value.code == 2
     assert "it needs --wiener" in capsys.readouterr().err
+
+
+def test_heard_presence_separates_what_the_tagger_hears_not_the_labels(dataset, tmp_path, monkeypatch, capsys):
+    import pipelines.separate
+    from audio.tagger import InstrumentTagger
+    from fusion.instruments import parse_urmp_name
+    from fusion.presence import Presence
+
+    def first_player_heard(media, presence_from, tagger):  # a tagger that hears only each piece's first player
+        assert presence_from == "audio" and isinstance(tagger, InstrumentTagger)
+        return Presence.constant(parse_urmp_name(media.parent.name).codes[:1])
+
+    monkeypatch.setattr(pipelines.separate, "resolve_presence", first_player_heard)
+    monkeypatch.setattr(held_out, "WORK", tmp_path / "bench")
+    monkeypatch.setattr(held_out, "SETS", {"synthetic": dataset})
+    model_path = tmp_path / "passthrough.keras"
+    passthrough(tiny()).save(model_path)
+
+    assert held_out.main(["--model", str(model_path), "--heard", "--sets", "synthetic"]) == 0
+    assert re.search(rf"\| {re.escape(str(model_path))} \| -?[\d.]+ \|", capsys.readouterr().out)
+    out = tmp_path / "bench" / "held-out" / f"{tmp_path.name}-passthrough-heard" / "synthetic"
+    for piece in sorted(p for p in dataset.iterdir() if p.is_dir()):
+        stems = {path.stem for path in (out / piece.name).glob("*.wav")}
+        assert stems == {parse_urmp_name(piece.name).codes[0]}
