@@ -122,7 +122,8 @@ def load_dictionaries(path):
     faster without them, and no estimate changes (they weigh less than 1e-38).
     """
     data = np.load(path)
-    tiny = np.finfo(np.float32).tiny
-    dictionaries = {c: np.where(np.abs(data[c]) < tiny, 0, data[c]).astype(data[c].dtype) for c in CODES if c in data}
+    dictionaries = {c: data[c] for c in CODES if c in data}  # each access decompresses: once per code
+    for templates in dictionaries.values():
+        templates[np.abs(templates) < np.finfo(np.float32).tiny] = 0
     return dictionaries, int(data["sample_rate"])
 
