@@ -163,12 +163,12 @@ class StreamFilter:
     def __init__(self, sample_rate, codes, write, iterations=0, blend=None, workers=1):
         if len(codes) < 2:
             raise ValueError("the Wiener filter shares a mixture among two stems or more")
-        self.sample_rate, self.codes, self.write = sample_rate, list(codes), write
+        self.sample_rate, self.write = sample_rate, write
         self.iterations, self.blend, self.workers = iterations, blend, workers
         self.block = int(BLOCK_S * sample_rate)
         self.incoming = queue.SimpleQueue()  # mixture blocks, from whichever thread decodes them
         self.mixture = _Samples()
-        self.stems = {code: _Samples() for code in self.codes}
+        self.stems = {code: _Samples() for code in codes}
         self.pending = deque()
 
     def __enter__(self):
