@@ -12,7 +12,7 @@
    also on ensembles of recorded phrases, then with wind ensembles too (the last CPU stage, before
    its GPU stage); "conditioned-wide-labels[-wiener]": the larger
    size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
-   mixed into its source models, ``--nmf-blend``; "masknet-labels[-wiener]" and
+   mixed into its source models, ``--nmf-blend`` (the job's default with named instruments); "masknet-labels[-wiener]" and
    "masknet-unconditioned": the other network, STFT masks, and its twin), and the conditioned one
    with presence detected in drawn videos of the same pieces.
 2. Quality on the real URMP excerpts in ../shared (skipped with a note if absent), beside the
@@ -46,6 +46,7 @@ from audio.architectures import describe  # noqa: E402
 from audio.separator import DEFAULT_MODEL, MODELS_DIR  # noqa: E402
 from benchmarks.presence_quality import SECOND_LIBRARY_TEST  # noqa: E402
 from common.files import atomic_path  # noqa: E402
+from pipelines.separate import NAMED_BLEND  # noqa: E402
 
 WORK = ROOT / ".cache" / "bench"
 SYNTH_TEST = ROOT / ".cache" / "datasets" / "synth_test"
@@ -72,7 +73,6 @@ ABLATION_MODELS = {"conditioned-soundfont-data": MODELS_DIR / "waveunet_film_sou
 WIDE_MODEL = MODELS_DIR / "waveunet_film_wide.keras"  # the size ablation: 24 filters per level, not 16
 # The network ablation: STFT masks (audio/masknet.py) instead of the Wave-U-Net, and its unconditioned twin
 MASKNET_MODEL, MASKNET_UNCONDITIONED = MODELS_DIR / "masknet_film.keras", MODELS_DIR / "masknet_unconditioned.keras"
-NMF_BLEND = 0.25  # NMF's share of the Wiener filter's source models in the --nmf-blend rows
 # clips of instruments outside the vocabulary: test-split scores, a SoundFont training never uses (its clips
 # come from FluidR3 and MuseScore General: configs/accompaniment.yaml)
 ACCOMPANIMENT = WORK / "accompaniment-timgm6mb"
@@ -155,7 +155,7 @@ def estimates_for(references, tag, with_video=False, ablations=True):
     if ablations:
         systems.update(ablation_estimates(references, out))
     for name, options in (("conditioned-labels", {}), ("conditioned-labels-wiener", {"wiener": True}),
-                          ("conditioned-labels-nmf-blend", {"wiener": True, "nmf_blend": NMF_BLEND})):
+                          ("conditioned-labels-nmf-blend", {"wiener": True, "nmf_blend": NAMED_BLEND})):
         estimate("waveunet", references, out / name, model=DEFAULT_MODEL, **options)
         systems[name] = out / name
     separator = Separator(DEFAULT_MODEL)
@@ -333,8 +333,8 @@ def main(argv=None):
         train_command = [sys.executable, "benchmarks/train_speed.py", "--levels", "8", "--filters", "16"]
         masknet_command = [sys.executable, "benchmarks/train_speed.py", "--config", "configs/masknet.yaml"]
         sections += ["## Speed and memory\n", "The separation job (`python benchmarks/separate_speed.py`): a 44.1 kHz stereo "
-                     "file, 3 instruments present, default model, streamed decoding, Wiener post-filter and report "
-                     "included, each length in a fresh process:\n", "```",
+                     "file, 3 instruments named, default model, streamed decoding, Wiener post-filter with its NMF blend "
+                     "and report included, each length in a fresh process:\n", "```",
                      shell([sys.executable, "benchmarks/separate_speed.py"]).strip(), "```", ""]
         if WIDE_MODEL.exists():
             sections += ["The same job with the wider model (`python benchmarks/separate_speed.py --model "
@@ -346,9 +346,9 @@ def main(argv=None):
                          f"models/{MASKNET_MODEL.name} --seconds 600`):\n", "```",
                          shell([sys.executable, "benchmarks/separate_speed.py", "--model", str(MASKNET_MODEL),
                                 "--seconds", "600"]).strip(), "```", ""]
-        sections += [f"The same job with `--nmf-blend {NMF_BLEND}` (`python benchmarks/separate_speed.py --nmf-blend "
-                     f"{NMF_BLEND} --seconds 600`):\n", "```",
-                     shell([sys.executable, "benchmarks/separate_speed.py", "--nmf-blend", str(NMF_BLEND),
+        sections += ["The same job without the NMF blend, as it runs when the senses find the players "
+                     "(`python benchmarks/separate_speed.py --nmf-blend 0 --seconds 600`):\n", "```",
+                     shell([sys.executable, "benchmarks/separate_speed.py", "--nmf-blend", "0",
                             "--seconds", "600"]).strip(), "```", ""]
         sections += [
                      "Detection (`python benchmarks/detect_speed.py`): nano YOLO at the default 1 frame/s:\n", "```",

@@ -3,8 +3,9 @@
     python benchmarks/separate_speed.py [--model M] [--seconds 10 600 3600] [--no-wiener] [--nmf-blend W]
 
 For each length a 44.1 kHz stereo noise file is written (in blocks, to a temporary folder), then
-a fresh process runs the whole job on it as ``separate_audio`` does (``pipelines.separate.separate_media``:
-streamed decoding, separation of 3 instruments, the Wiener post-filter, the report), so its peak
+a fresh process runs the whole job on it as ``separate_audio --instruments vn,va,vc`` does
+(``pipelines.separate.separate_media``: streamed decoding, separation of 3 named instruments, the
+Wiener post-filter with its default NMF blend for named instruments, the report), so its peak
 memory is its own. Prints the real-time factor (seconds of audio per second of compute) and the
 process's peak RSS. Without --model it uses the shipped model, or an untrained one of
 configs/default.yaml size.
@@ -31,11 +32,12 @@ def write_noise(path, seconds, sample_rate=44100, block_s=60):
             sound.write(rng.standard_normal((frames, 2), dtype=np.float32) * 0.1)
 
 
-def measure(model_path, media, wiener, nmf_blend=0.0):
-    """Separate ``media`` into a temporary folder; print one line."""
+def measure(model_path, media, wiener, nmf_blend=None):
+    """Separate ``media`` into a temporary folder; print one line. ``nmf_blend``: None for the job's
+    default with named instruments (``pipelines.separate.blend_weight``)."""
     from audio.separator import DEFAULT_MODEL, Separator
     from fusion.presence import Presence
-    from pipelines.separate import postfilter_blend, separate_media
+    from pipelines.separate import blend_weight, postfilter_blend, separate_media
 
     if model_path is None and not DEFAULT_MODEL.exists():
         import yaml
@@ -45,6 +47,7 @@ def measure(model_path, media, wiener, nmf_blend=0.0):
         model_path = tempfile.mktemp(suffix=".keras")
         WaveUNet(**yaml.safe_load(open("configs/default.yaml"))["model"]).save(model_path)
     separator = Separator(model_path)
+    nmf_blend = blend_weight(nmf_blend, wiener, named=True)
     seconds = soundfile.info(media).duration
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -64,7 +67,8 @@ def main(argv=None):
     parser.add_argument("--model", help=".keras file (default: the shipped model)")
     parser.add_argument("--seconds", type=float, nargs="+", default=[10, 600, 3600])
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--nmf-blend", type=float, default=0.0, help="NMF's share of the Wiener filter's models")
+    parser.add_argument("--nmf-blend", type=float,
+                        help="NMF's share of the Wiener filter's models (default: the job's with named instruments)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one file in this process
     args = parser.parse_args(argv)
     if args.one:
@@ -74,7 +78,7 @@ def main(argv=None):
             media = Path(folder) / f"noise-{seconds:.0f}s.wav"
             write_noise(media, seconds)
             command = [sys.executable, __file__, "--one", str(media), "--wiener" if args.wiener else "--no-wiener",
-                       "--nmf-blend", str(args.nmf_blend)]
+                       *(["--nmf-blend", str(args.nmf_blend)] if args.nmf_blend is not None else [])]
             subprocess.run(command + (["--model", args.model] if args.model else []), check=True,
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
             media.unlink()

@@ -38,6 +38,9 @@ def named_scores(pairs):
     return ", ".join(f"{code} {value:.2f}" for code, value in pairs)
 
 
+NAMED_SOURCES = ("labels", "folder name")  # Presence.constant's sources for instruments a person named
+
+
 @dataclass
 class Presence:
     """Instrument presence.
@@ -61,6 +64,11 @@ class Presence:
         """Presence of fixed instruments for the whole clip (from ``--instruments`` or file names)."""
         vector = presence_vector(codes)
         return cls(np.array([0.0]), vector[None], vector, hop_s=max(duration_s, 1.0), meta={"source": source})
+
+    @property
+    def named(self):
+        """Whether a person named the instruments (``--instruments``, a URMP folder's name), not the senses."""
+        return self.meta.get("source") in NAMED_SOURCES
 
     def at(self, times_s, threshold=None):
         """Presence at ``times_s`` ``(n,)``: the nearest timeline row, ``(n, K)`` float32.

@@ -149,16 +149,23 @@ class DetectionWorker:
 class SeparationWorker:
     """Stage 2, a Ray Data actor: loads the separator once, then separates items with stage 1's presence."""
 
-    def __init__(self, out_dir, model, threads, wiener=True, nmf_blend=0.0, level_match=True):
+    def __init__(self, out_dir, model, threads, wiener=True, nmf_blend=None, level_match=True):
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         self.out_dir, self.wiener, self.startup_error = Path(out_dir), wiener, None
+        self.requested_blend, self.blends = nmf_blend, {}  # --nmf-blend (None: by presence); weight -> NmfBlend
         try:  # a worker that cannot start fails its items in the summary, never with a traceback
-            from pipelines.separate import postfilter_blend
-
             self.separator = self._load_separator(model, threads, level_match)
-            self.nmf_blend = postfilter_blend(nmf_blend, wiener)
         except Exception as error:  # noqa: BLE001
             self.startup_error = f"the worker could not start: {one_line(error)}"
+
+    def _blend(self, presence):
+        """The NMF blend for an item with this presence (``pipelines.separate.blend_weight``), loaded once."""
+        from pipelines.separate import blend_weight, postfilter_blend
+
+        weight = blend_weight(self.requested_blend, self.wiener, presence.named)
+        if weight not in self.blends:
+            self.blends[weight] = postfilter_blend(weight, self.wiener)
+        return self.blends[weight]
 
     @staticmethod
     def _load_separator(model, threads, level_match):
@@ -189,9 +196,9 @@ class SeparationWorker:
                     raise AvsepError(str(detection_error))
                 if self.startup_error:
                     raise AvsepError(self.startup_error)
-                manifest = separate_media(Path(str(media)), self.out_dir / name, self.separator,
-                                          Presence.from_text(str(presence)), force=True, wiener=self.wiener,
-                                          nmf_blend=self.nmf_blend)
+                presence = Presence.from_text(str(presence))
+                manifest = separate_media(Path(str(media)), self.out_dir / name, self.separator, presence,
+                                          force=True, wiener=self.wiener, nmf_blend=self._blend(presence))
                 instruments = ",".join(manifest["instruments"])
             except Exception as error:  # noqa: BLE001  (a failure never stops the batch)
                 status, reason = "failed", one_line(error)
@@ -235,7 +242,7 @@ def start_ray(address, gpus_per_worker):
 
 
 def run_batch(items, out_dir, model, detector, use_labels, address=None, workers=None, gpus_per_worker=0,
-              progress=True, wiener=True, presence_from="both", nmf_blend=0.0, level_match=True):
+              progress=True, wiener=True, presence_from="both", nmf_blend=None, level_match=True):
     """Separate ``items`` on Ray; yield summary rows (dicts) as items finish, failed crashes last."""
     ray = start_ray(address, gpus_per_worker)  # before any import of ray: it reads its settings at import
     import ray.data
@@ -305,8 +312,9 @@ def get_parser():
     parser.add_argument("--force", action="store_true", help="redo finished items")
     parser.add_argument("--wiener", action=argparse.BooleanOptionalAction, default=True,
                         help="Wiener post-filter of the stems, as in separate_video (on by default)")
-    parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT",
-                        help="NMF's share of the Wiener filter's source models, as in separate_video (0: off)")
+    parser.add_argument("--nmf-blend", type=float, metavar="WEIGHT",
+                        help="NMF's share of the Wiener filter's source models, as in separate_video (0: off; "
+                             "default 0.25 for items named by their folders, --labels or audio, else 0)")
     parser.add_argument("--level-match", action=argparse.BooleanOptionalAction, default=True,
                         help="scale each input to the model's training level first, as in separate_video (on)")
     return add_debug_flag(parser)

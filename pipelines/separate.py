@@ -44,6 +44,7 @@ from pipelines.output_folder import MANIFEST, check_output, publish
 from pipelines.report import MIXTURE, REPORT, write_separation_report
 
 SENSED_SOURCES = ("audio", "video", "video+audio")  # presence meta["source"] when the senses found it
+NAMED_BLEND = 0.25  # --nmf-blend's default when the instruments are named: every held-out set up (TRAINING.md)
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
 
@@ -235,6 +236,16 @@ def conditioning(presence):
 def advance(bar, seconds):
     """Move a progress bar in seconds of media, never past its total (a probed, rounded duration)."""
     bar.update(round(min(seconds, bar.total - bar.n) if bar.total else seconds, 2))
+
+
+def blend_weight(requested, wiener, named):
+    """NMF's share of the Wiener filter's source models for one input: ``requested`` (``--nmf-blend``)
+    when given, else :data:`NAMED_BLEND` where a person named the instruments and the filter is on,
+    else 0. NMF shares the mixture among the instruments it is told of, so it helps when they are
+    right and costs when a sense named them wrongly (TRAINING.md, "The post-filter")."""
+    if requested is not None:
+        return requested
+    return NAMED_BLEND if wiener and named else 0.0
 
 
 def postfilter_blend(weight, wiener, dictionaries=DEFAULT_DICTIONARIES):

@@ -141,4 +141,8 @@ def test_videos_go_through_the_detection_stage_and_failures_stay_with_their_item
     film = json.loads((out / "04_Film_vn_va" / "manifest.json").read_text())
     assert film["presence"]["source"] == "video+audio" and film["presence"]["detector"]["weights"] == str(weights)
     assert set(film["presence"]["senses"]) == {"video", "audio"}
-    assert json.loads((out / "01_Good_vn_vc" / "manifest.json").read_text())["instruments"] == ["vn", "vc"]
+    named = json.loads((out / "01_Good_vn_vc" / "manifest.json").read_text())
+    assert named["instruments"] == ["vn", "vc"]
+    # NMF shares the mixture among the instruments it is told of: blended by default only where the folder named them
+    assert named["postfilter"] == "wiener (norbert soft masks), NMF blend 0.25"
+    assert film["postfilter"] == "wiener (norbert soft masks)"

@@ -206,6 +206,30 @@ def test_a_bad_nmf_blend_is_a_one_line_error(dictionaries, tmp_path):
         NmfBlend(0.25, tmp_path / "absent.npz")
 
 
+def test_the_nmf_blend_is_on_by_default_only_for_named_instruments(tmp_path, model_path):  # noqa: F811
+    import json
+
+    from audio.io import write_audio
+    from fusion.presence import Presence
+    from pipelines import separate_audio
+
+    t = np.arange(2 * 22050) / 22050
+    write_audio(tmp_path / "mix.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050)
+    Presence.constant(("vn", "vc")).save(tmp_path / "presence.json")  # as a sense would write it
+    runs = {"named": ["--instruments", "vn,vc"], "named, off": ["--instruments", "vn,vc", "--nmf-blend", "0"],
+            "named, unfiltered": ["--instruments", "vn,vc", "--no-wiener"],
+            "from a file": ["--presence", str(tmp_path / "presence.json")]}
+    postfilters = {}
+    for name, options in runs.items():
+        out = tmp_path / name.replace(", ", "-").replace(" ", "-")
+        assert separate_audio.main([str(tmp_path / "mix.wav"), "--model", str(model_path), "--out", str(out),
+                                    *options]) == 0
+        postfilters[name] = json.loads((out / "manifest.json").read_text())["postfilter"]
+    assert postfilters == {"named": "wiener (norbert soft masks), NMF blend 0.25",
+                           "named, off": "wiener (norbert soft masks)", "named, unfiltered": None,
+                           "from a file": "wiener (norbert soft masks)"}
+
+
 def test_separate_audio_blends_nmf_on_request(tmp_path, model_path, capsys):  # noqa: F811
     import json
 
