@@ -13,7 +13,8 @@
    mixture (``OUT/mixture.flac``): memory does not grow with the length. By default the stems are
    re-estimated on the way by a Wiener filter, each 15 s block in a thread beside the network as
    soon as the network has given it (``audio.postfilter``; the stems then take the mixture's
-   channels: stereo in, stereo stems out);
+   channels: stereo in, stereo stems out; where a person named the instruments, a quarter of the
+   filter's source models is supervised NMF's stems, ``blend_weight``);
 3. optionally write ``OUT/<code>.mp4`` (the original picture with that stem as sound);
 4. write ``OUT/manifest.json`` and ``OUT/report.html`` (:mod:`pipelines.report`) last, all in a
    staging folder published in one step (:mod:`pipelines.output_folder`).
