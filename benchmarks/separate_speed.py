@@ -47,11 +47,12 @@ def measure(model_path, media, wiener, nmf_blend=None):
         model_path = tempfile.mktemp(suffix=".keras")
         WaveUNet(**yaml.safe_load(open("configs/default.yaml"))["model"]).save(model_path)
     separator = Separator(model_path)
-    nmf_blend = blend_weight(nmf_blend, wiener, named=True)
+    presence = Presence.constant(("vn", "va", "vc"))  # as --instruments names them
+    nmf_blend = blend_weight(nmf_blend, wiener, presence.named)
     seconds = soundfile.info(media).duration
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        manifest = separate_media(media, Path(out) / "stems", separator, Presence.constant(("vn", "va", "vc")),
+        manifest = separate_media(media, Path(out) / "stems", separator, presence,
                                   wiener=wiener, nmf_blend=postfilter_blend(nmf_blend, wiener))
         elapsed = time.perf_counter() - start
     assert manifest["nb_samples"] == soundfile.info(media).frames

@@ -64,10 +64,10 @@ def run_separation(args, media):
     out = args.out or Path("separated") / Path(media).stem
     check_output(out, args.force)
     check_media_file(media)
-    nmf_blend = postfilter_blend(blend_weight(args.nmf_blend, args.wiener, named=args.instruments is not None),
-                                 args.wiener)
     given = args.instruments is not None or args.presence
     presence = resolve_presence(media, args.instruments, args.presence) if given else None
+    named = presence is not None and presence.named
+    nmf_blend = postfilter_blend(blend_weight(args.nmf_blend, args.wiener, named), args.wiener)
     separator = Separator(args.model, level_match=args.level_match)
     presence = presence or resolve_presence(media, detector=getattr(args, "detector", None),
                                             fps=getattr(args, "fps", None), imgsz=getattr(args, "imgsz", None),
