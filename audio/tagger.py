@@ -29,7 +29,9 @@ DEFAULT_TAGGER = Path(__file__).resolve().parents[1] / "models" / "tagger.keras"
 SMOOTH_S = 2.0  # the sound's timeline is smoothed less than the picture's, and not held
 # When no instrument is sure (clip probability under 0.5) but the likeliest is doubtful (from 0.25), the
 # instruments within this ratio of the likeliest are named: the tagger hears unfamiliar timbres faintly.
-# Chosen on the Csound validation renders (0.6-0.9: clip F1 0.362 / 0.347 / 0.355 / 0.354; without 0.321).
+# A tagger's card may hold its own (``unsure_ratio``, chosen by ``pipelines.calibrate_tagger``); this one is
+# for cards without: the shipped tagger's, chosen on the Csound validation renders (0.6-0.9: clip F1 0.362 /
+# 0.347 / 0.355 / 0.354; without 0.321).
 UNSURE_RATIO = 0.6
 
 
@@ -71,10 +73,11 @@ class InstrumentTagger:
     Args:
         path: the ``.keras`` model (default ``models/tagger.keras``); its card ``.json`` beside it.
         batch_size: windows per forward pass.
-        unsure_ratio: :func:`likeliest_when_unsure`'s ratio for :meth:`presence`; None: never.
+        unsure_ratio: :func:`likeliest_when_unsure`'s ratio for :meth:`presence`; 0: never; None: the card's
+            ``unsure_ratio``, else :data:`UNSURE_RATIO`.
     """
 
-    def __init__(self, path=None, batch_size=32, unsure_ratio=UNSURE_RATIO):
+    def __init__(self, path=None, batch_size=32, unsure_ratio=None):
         self.path = Path(path or DEFAULT_TAGGER)
         if not self.path.is_file():
             raise ConfigError(f"no instrument tagger at {self.path}; train one (python -m pipelines.train_tagger), "
@@ -88,7 +91,7 @@ class InstrumentTagger:
         if self.card.get("vocabulary", list(CODES)) != list(CODES):
             raise ConfigError(f"tagger {self.path} was trained on another vocabulary: {self.card['vocabulary']}")
         self.batch_size = batch_size
-        self.unsure_ratio = unsure_ratio
+        self.unsure_ratio = self.card.get("unsure_ratio", UNSURE_RATIO) if unsure_ratio is None else unsure_ratio
         self.window = int(self.card.get("window_s", WINDOW_S) * SAMPLE_RATE)
 
     def probabilities(self, blocks, hop_s=1.0):

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.scoring import precision_recall_f1  # noqa: E402  (after the path insert)
+from pipelines.calibrate_tagger import micro_f1, rendered_clips  # noqa: E402  (after the path insert)
 
 SHARED = ROOT.parent / "shared"
 REAL_VIDEOS = SHARED / "data" / "video_real"
@@ -51,12 +51,6 @@ REAL_VIDEO_TRUTH = {
     "rluke22_guitar_piano.mp4": set(),
 }
 URMP_TRUTH = {"12_mix.wav": {"vn", "vc"}, "20_mix.wav": {"tpt", "vn", "vc"}, "35_mix.wav": {"vn", "va", "db"}}
-
-
-def micro_scores(rows):
-    """``(precision, recall, f1)`` over ``[(truth set, predicted set)]``, counted per clip and instrument."""
-    hits = sum(len(truth & predicted) for truth, predicted in rows)
-    return precision_recall_f1(hits, sum(len(p) for _, p in rows), sum(len(t) for t, _ in rows))
 
 
 def detectors_for(weights):
@@ -93,7 +87,7 @@ def table(rows):
     for name in dict.fromkeys(r["set"] for r in rows):
         for sense in dict.fromkeys(r["sense"] for r in rows if r["set"] == name):
             picked = [r for r in rows if r["set"] == name and r["sense"] == sense]
-            scores = [micro_scores([(set(r["truth"]), set(r[key])) for r in picked]) for key in ("predicted", "stems")]
+            scores = [micro_f1([(set(r["truth"]), set(r[key])) for r in picked]) for key in ("predicted", "stems")]
             lines.append(f"| {name} | {sense} | {len(picked)} | " + " | ".join(f"{v:.2f}" for v in sum(scores, ())) + " |")
     return "\n".join(lines)
 
@@ -140,11 +134,9 @@ def clip_sets(args):
 def add_rendered_pieces(name, root, sets, notes):
     """Append the set of rendered pieces under ``root`` (``*/AuMix_*.wav``, truth from the folder names), judged
     by the sound, to ``sets``; or a note to ``notes`` when there are none."""
-    from fusion.instruments import parse_urmp_name
-
-    mixes = sorted(root.glob("*/AuMix_*.wav"))
-    if mixes:
-        sets.append((name, {path: set(parse_urmp_name(path.parent.name).codes) for path in mixes}, None, ("audio",)))
+    clips = rendered_clips(root)
+    if clips:
+        sets.append((name, clips, None, ("audio",)))
     else:
         notes.append(f"{name}: no pieces in {root} (make bench makes them); not measured")
 
@@ -156,7 +148,7 @@ def pooled_lines(rows):
         for name, picked in (("every clip", [r for r in rows if r["sense"] == sense]),
                              ("real clips", [r for r in rows if r["sense"] == sense and r["set"] in REAL_SETS])):
             if picked:
-                f1 = micro_scores([(set(r["truth"]), set(r["predicted"])) for r in picked])[2]
+                f1 = micro_f1([(set(r["truth"]), set(r["predicted"])) for r in picked])[2]
                 lines.append(f"- pooled, {sense}, {name} ({len(picked)}): F1 {f1:.2f}")
     return "\n".join(lines)
 
@@ -168,13 +160,12 @@ def main(argv=None):
     parser.add_argument("--sound-only", action="store_true",
                         help="judge the sound alone, on the synthetic set's mixes instead of the drawn videos")
     parser.add_argument("--unsure-ratio", type=float, default=None,
-                        help="the tagger's audio.tagger.UNSURE_RATIO (0: off; default: the tagger's default)")
+                        help="likeliest_when_unsure's ratio (0: off; default: the tagger card's, else audio.tagger.UNSURE_RATIO)")
     parser.add_argument("--json", type=Path, help="also write every clip's row here")
     args = parser.parse_args(argv)
-    from audio.tagger import UNSURE_RATIO, InstrumentTagger
+    from audio.tagger import InstrumentTagger
 
-    ratio = UNSURE_RATIO if args.unsure_ratio is None else args.unsure_ratio or None
-    tagger, rows = InstrumentTagger(args.tagger, unsure_ratio=ratio), []
+    tagger, rows = InstrumentTagger(args.tagger, unsure_ratio=args.unsure_ratio), []
     sets, notes = clip_sets(args)
     for name, clips, detectors, senses in sets:
         rows += measure_set(name, clips, detectors, tagger, senses)
