@@ -38,7 +38,9 @@ def named_scores(pairs):
     return ", ".join(f"{code} {value:.2f}" for code, value in pairs)
 
 
-NAMED_SOURCES = ("labels", "folder name")  # Presence.constant's sources for instruments a person named
+# meta["source"]: who said which instruments play
+NAMED_SOURCES = ("labels", "folder name")  # a person: Presence.constant's sources
+SENSED_SOURCES = ("audio", "video", "video+audio")  # the senses: the tagger, the detector, both
 
 
 @dataclass
@@ -69,6 +71,11 @@ class Presence:
     def named(self):
         """Whether a person named the instruments (``--instruments``, a URMP folder's name), not the senses."""
         return self.meta.get("source") in NAMED_SOURCES
+
+    @property
+    def sensed(self):
+        """Whether the senses found the instruments (the tagger, the detector or both), not a person or a file."""
+        return self.meta.get("source") in SENSED_SOURCES
 
     def at(self, times_s, threshold=None):
         """Presence at ``times_s`` ``(n,)``: the nearest timeline row, ``(n, K)`` float32.

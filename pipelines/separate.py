@@ -44,7 +44,6 @@ from fusion.timeline import membership
 from pipelines.output_folder import MANIFEST, check_output, publish
 from pipelines.report import MIXTURE, REPORT, write_separation_report
 
-SENSED_SOURCES = ("audio", "video", "video+audio")  # presence meta["source"] when the senses found it
 NAMED_BLEND = 0.25  # --nmf-blend's default when the instruments are named: every held-out set up (TRAINING.md)
 MAX_SHORTFALL_S = 1.0  # decoded sound may end this much before the container's stated duration
 
@@ -231,7 +230,7 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
 def conditioning(presence):
     """The presence the network is told: from the senses, each instrument held over its membership
     (:func:`fusion.timeline.membership`); labels and presence files exactly as given."""
-    return membership(presence) if presence.meta.get("source") in SENSED_SOURCES else presence
+    return membership(presence) if presence.sensed else presence
 
 
 def advance(bar, seconds):

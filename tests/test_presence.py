@@ -14,7 +14,8 @@ def test_constant_presence():
     assert presence.present_codes() == ("vn", "vc")
     np.testing.assert_array_equal(presence.at([0, 10, 29.9]), np.stack([presence_vector(("vn", "vc"))] * 3))
     assert presence.named and Presence.constant(("vn",), source="folder name").named
-    assert not Presence.constant(("vn",), source="audio").named  # what a sense found is not named
+    heard = Presence.constant(("vn",), source="audio")
+    assert heard.sensed and not heard.named and not presence.sensed  # what a sense found is not named
 
 
 def test_json_round_trip(tmp_path):
@@ -29,7 +30,7 @@ def test_json_round_trip(tmp_path):
     loaded = Presence.load(tmp_path / "a.presence.json")
     np.testing.assert_allclose(loaded.values, values, atol=1e-4)
     assert loaded.at([2.2], threshold=0.5)[0, 0] == 0 and loaded.at([3.1], threshold=0.5)[0, 0] == 1
-    assert not loaded.named
+    assert not loaded.named and not loaded.sensed  # a file's presence: neither a person's nor the senses'
 
 
 @pytest.mark.parametrize("text", ["not json", '{"instruments": ["vn"]}', '{"clip": {}}', "[1, 2]"])
