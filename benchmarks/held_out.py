@@ -1,13 +1,14 @@
 """Scores of separator models on every held-out set the shipping rules of TRAINING.md read.
 
     python benchmarks/held_out.py --model models/waveunet_film.keras --model runs/R/model.keras \
-        [--nmf-blend 0.25] [--no-wiener] [--heard] [--sets real synthetic csound second-library]
+        [--nmf-blend 0.25] [--no-wiener] [--heard [--tagger T]] [--sets real synthetic csound second-library]
 
 Each model separates each set with true labels as the job runs by default (level matching, the
 Wiener post-filter; ``--nmf-blend`` mixes NMF into it), and ``pipelines.evaluate`` scores the
 stems (museval, 1 s windows; mean over stems of per-stem median SDR). With ``--heard`` the
-presence is the shipped tagger's, from each mixture's sound, as ``separate_audio`` finds it
-without ``--instruments`` (what a user without labels gets). The sets:
+presence is the shipped tagger's (or ``--tagger``'s, with the unsure ratio of its card), from each
+mixture's sound, as ``separate_audio`` finds it without ``--instruments`` (what a user without
+labels gets). The sets:
 
 - real: the URMP excerpts of ``../shared/data/urmp_excerpts/reference`` (with their per-piece scores);
 - synthetic: ``.cache/datasets/synth_test`` (test-split scores, TimGM6mb; README "Benchmarks");
@@ -77,13 +78,16 @@ def get_parser():
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT", help="NMF's share in the filter")
     parser.add_argument("--heard", action="store_true",
                         help="presence from the sound (the shipped tagger) instead of true labels")
+    parser.add_argument("--tagger", type=Path, help="with --heard: this .keras tagger instead of the shipped one")
     return parser
 
 
 def main(argv=None):
     parser = get_parser()
     args = parser.parse_args(argv)
-    missing = [str(path) for path in args.model if not path.is_file()]
+    if args.tagger and not args.heard:
+        parser.error("--tagger goes with --heard")
+    missing = [str(path) for path in args.model + ([args.tagger] if args.tagger else []) if not path.is_file()]
     if missing:
         parser.error(f"no model at {', '.join(missing)}")
     try:
@@ -101,9 +105,10 @@ def main(argv=None):
     if args.heard:
         from audio.tagger import InstrumentTagger
 
-        tagger = InstrumentTagger()
+        tagger = InstrumentTagger(args.tagger)
     for model_path in args.model:
-        out = WORK / "held-out" / model_tag(model_path, args.wiener, args.nmf_blend, args.heard)
+        tag = model_tag(model_path, args.wiener, args.nmf_blend, args.heard)
+        out = WORK / "held-out" / (f"{tag}-{args.tagger.parent.name}-{args.tagger.stem}" if args.tagger else tag)
         scores = {name: score_set(model_path, name, references[name], out, args.wiener, args.nmf_blend, tagger)
                   for name in present}
         cells = [f"{scores[name][0]:.2f}" for name in present]

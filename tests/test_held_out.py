@@ -42,14 +42,29 @@ def test_a_blend_without_the_filter_is_a_one_line_error(tmp_path, capsys):
     assert "it needs --wiener" in capsys.readouterr().err
 
 
-def test_heard_presence_separates_what_the_tagger_hears_not_the_labels(dataset, tmp_path, monkeypatch, capsys):
+def test_a_tagger_without_heard_presence_is_a_one_line_error(tmp_path, capsys):
+    model_path = tmp_path / "tiny.keras"
+    tiny().save(model_path)
+    with pytest.raises(SystemExit) as stop:
+        held_out.main(["--model", str(model_path), "--tagger", str(model_path)])
+    assert stop.value.code == 2
+    assert "--tagger goes with --heard" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("own_tagger", [False, True])
+def test_heard_presence_separates_what_the_tagger_hears_not_the_labels(dataset, tmp_path, monkeypatch, capsys,
+                                                                         own_tagger):
     import pipelines.separate
-    from audio.tagger import InstrumentTagger
+    from audio.tagger import DEFAULT_TAGGER, build_tagger
     from fusion.instruments import parse_urmp_name
     from fusion.presence import Presence
 
+    tagger_path = tmp_path / "taggers" / "candidate.keras"
+    tagger_path.parent.mkdir()
+    build_tagger(filters=(4, 4, 4, 4), dense=4).save(tagger_path)
+
     def first_player_heard(media, presence_from, tagger):  # a tagger that hears only each piece's first player
-        assert presence_from == "audio" and isinstance(tagger, InstrumentTagger)
+        assert presence_from == "audio" and tagger.path == (tagger_path if own_tagger else DEFAULT_TAGGER)
         return Presence.constant(parse_urmp_name(media.parent.name).codes[:1])
 
     monkeypatch.setattr(pipelines.separate, "resolve_presence", first_player_heard)
@@ -58,9 +73,11 @@ def test_heard_presence_separates_what_the_tagger_hears_not_the_labels(dataset, 
     model_path = tmp_path / "passthrough.keras"
     passthrough(tiny()).save(model_path)
 
-    assert held_out.main(["--model", str(model_path), "--heard", "--sets", "synthetic"]) == 0
+    tagger_arguments = ["--tagger", str(tagger_path)] if own_tagger else []
+    assert held_out.main(["--model", str(model_path), "--heard", *tagger_arguments, "--sets", "synthetic"]) == 0
     assert re.search(rf"\| {re.escape(str(model_path))} \| -?[\d.]+ \|", capsys.readouterr().out)
-    out = tmp_path / "bench" / "held-out" / f"{tmp_path.name}-passthrough-heard" / "synthetic"
+    tag = f"{tmp_path.name}-passthrough-heard" + ("-taggers-candidate" if own_tagger else "")
+    out = tmp_path / "bench" / "held-out" / tag / "synthetic"
     for piece in sorted(p for p in dataset.iterdir() if p.is_dir()):
         stems = {path.stem for path in (out / piece.name).glob("*.wav")}
         assert stems == {parse_urmp_name(piece.name).codes[0]}
