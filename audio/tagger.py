@@ -86,8 +86,7 @@ class InstrumentTagger:
             self.model = keras.saving.load_model(self.path, safe_mode=True)
         except Exception as error:  # noqa: BLE001  (any unreadable file is one line)
             raise ConfigError(f"cannot load the instrument tagger {self.path}: {str(error).splitlines()[0]}") from None
-        card_path = self.path.with_suffix(".json")
-        self.card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        self.card = read_card(self.path.with_suffix(".json"))
         if self.card.get("vocabulary", list(CODES)) != list(CODES):
             raise ConfigError(f"tagger {self.path} was trained on another vocabulary: {self.card['vocabulary']}")
         self.batch_size = batch_size
@@ -154,6 +153,19 @@ class InstrumentTagger:
         """What the presence JSON records about the tagger."""
         return {"model": str(self.path), "window_s": self.window / SAMPLE_RATE, "steps": self.card.get("steps"),
                 "validation": self.card.get("validation"), "unsure_ratio": self.unsure_ratio}
+
+
+def read_card(path):
+    """A tagger's JSON card as a dict (``{}`` when there is none); an unreadable one is a one-line error."""
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"cannot read the tagger's card {path}: {error}") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"the tagger's card {path} is not a JSON object")
+    return card
 
 
 def likeliest_when_unsure(presence, ratio=UNSURE_RATIO, threshold=DEFAULT_THRESHOLD, doubtful_from=DOUBTFUL_FROM):

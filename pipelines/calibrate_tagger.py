@@ -10,7 +10,6 @@ wins, ties to the smaller one. ``--write`` saves it in the tagger's card (``unsu
 scores it was chosen by), which :class:`audio.tagger.InstrumentTagger` reads.
 """
 import argparse
-import json
 from pathlib import Path
 
 from tqdm import tqdm
@@ -80,8 +79,7 @@ def _run(args):
     print_table(("ratio", "precision", "recall", "F1"),
                 [(f"{r:g}" + (" (chosen)" if r == chosen else ""), *(f"{v:.3f}" for v in s)) for r, s in scores.items()])
     if args.write:
-        card_path = args.tagger.with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        card_path, card = args.tagger.with_suffix(".json"), dict(tagger.card)
         card["unsure_ratio"] = chosen
         card["unsure_ratio_choice"] = {"data": [str(folder) for folder in args.data], "clips": len(clips),
                                        "clip_f1": {f"{r:g}": round(s[2], 4) for r, s in scores.items()}}

@@ -125,6 +125,13 @@ def test_a_missing_or_broken_tagger_is_one_line(tmp_path):
     (tmp_path / "broken.keras").write_text("no model")
     with pytest.raises(ConfigError, match="cannot load"):
         InstrumentTagger(tmp_path / "broken.keras")
+    from audio.tagger import build_tagger
+
+    build_tagger(filters=(4, 4, 4, 4), dense=4).save(tmp_path / "tagger.keras")
+    for text, why in (("{not json", "cannot read the tagger's card"), ("[0.6]", "not a JSON object")):
+        (tmp_path / "tagger.json").write_text(text)
+        with pytest.raises(ConfigError, match=why):
+            InstrumentTagger(tmp_path / "tagger.keras")
 
 
 def test_accompaniment_clips_are_rendered_outside_the_vocabulary(tmp_path):
