@@ -7,7 +7,6 @@ sample i belongs to input sample i. Only present instruments are kept in memory.
 matching (the default), the mixture is first scaled to the level the model trained at and the
 stems back by the inverse gain (:mod:`audio.level`).
 """
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from audio.apply import iter_separate
 from audio.io import resample
 from audio.level import DEFAULT_TRAINING_LEVEL_DB, level_db, matching_gain_db
 from common.errors import ConfigError
+from common.files import read_card
 from fusion.instruments import CODES
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -26,19 +26,6 @@ def present_indices(presence, threshold=0.5):
     """Vocabulary indices present in a ``(K,)`` vector or anywhere in a ``(nb_times, K)`` timeline."""
     presence = np.atleast_2d(np.asarray(presence))
     return [int(i) for i in np.flatnonzero((presence >= threshold).any(axis=0))]
-
-
-def read_card(path):
-    """A model's JSON card (``{}`` when there is none); a malformed one is a one-line error."""
-    if not path.exists():
-        return {}
-    try:
-        card = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError, OSError) as error:
-        raise ConfigError(f"model card {path} is not valid JSON ({type(error).__name__}); fix or remove it") from None
-    if not isinstance(card, dict):
-        raise ConfigError(f"model card {path} must hold a JSON object")
-    return card
 
 
 class Separator:

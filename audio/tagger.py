@@ -11,7 +11,6 @@ time with a global pooling, so it takes any window of at least a second.
 card beside it.
 """
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from audio.backend import keras
 from audio.features import NB_MELS, SAMPLE_RATE, log_mel
 from audio.stream import AudioStream, StreamResampler
 from common.errors import ConfigError, EmptyMediaError
+from common.files import read_card
 from fusion.instruments import CODES, NB_INSTRUMENTS
 from fusion.presence import DEFAULT_THRESHOLD, DOUBTFUL_FROM, Presence
 from fusion.timeline import aggregate
@@ -153,19 +153,6 @@ class InstrumentTagger:
         """What the presence JSON records about the tagger."""
         return {"model": str(self.path), "window_s": self.window / SAMPLE_RATE, "steps": self.card.get("steps"),
                 "validation": self.card.get("validation"), "unsure_ratio": self.unsure_ratio}
-
-
-def read_card(path):
-    """A tagger's JSON card as a dict (``{}`` when there is none); an unreadable one is a one-line error."""
-    if not path.exists():
-        return {}
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"cannot read the tagger's card {path}: {error}") from None
-    if not isinstance(card, dict):
-        raise ConfigError(f"the tagger's card {path} is not a JSON object")
-    return card
 
 
 def likeliest_when_unsure(presence, ratio=UNSURE_RATIO, threshold=DEFAULT_THRESHOLD, doubtful_from=DOUBTFUL_FROM):

@@ -1,4 +1,4 @@
-"""Atomic writes: a file or a folder appears whole under its final name, or not at all."""
+"""Atomic writes (a file or a folder appears whole under its final name, or not at all), and model cards read safely."""
 import contextlib
 import ctypes
 import json
@@ -6,6 +6,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from common.errors import ConfigError
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -88,3 +90,16 @@ def exchange(first, second):
     os.replace(second, aside)
     os.replace(first, second)
     os.replace(aside, first)
+
+
+def read_card(path):
+    """The JSON card beside a model's ``.keras`` (``{}`` when there is none); a malformed one is a one-line error."""
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        raise ConfigError(f"model card {path} is not valid JSON ({type(error).__name__}); fix or remove it") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"model card {path} must hold a JSON object")
+    return card

@@ -128,7 +128,7 @@ def test_a_missing_or_broken_tagger_is_one_line(tmp_path):
     from audio.tagger import build_tagger
 
     build_tagger(filters=(4, 4, 4, 4), dense=4).save(tmp_path / "tagger.keras")
-    for text, why in (("{not json", "cannot read the tagger's card"), ("[0.6]", "not a JSON object")):
+    for text, why in (("{not json", "is not valid JSON"), ("[0.6]", "must hold a JSON object")):
         (tmp_path / "tagger.json").write_text(text)
         with pytest.raises(ConfigError, match=why):
             InstrumentTagger(tmp_path / "tagger.keras")
