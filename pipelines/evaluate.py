@@ -9,6 +9,10 @@ system's score is the mean over stems of those medians (the median over stems is
 Silence in an estimate (a missing stem, or a player switched off by presence for a while) is
 scored as -120 dB noise: museval refuses an all-zero estimate, and where one estimate is all
 zeros in a window it gives NaN for every stem there, which would leave the window out.
+With ``--rests-below DB`` a reference window more than DB under its stem's loudest window is a
+rest too (not the protocol's default): a recorded or rendered stem's rests hold its noise floor
+(``data.room`` puts it 40-60 dB under the stem), which the absolute floor counts as playing, so
+the stem's leakage there is scored against noise.
 
 Folders may be laid out as
 - URMP: ``NN_Title_codes/AuSep_i_code_NN_Title.wav`` (same-instrument parts summed);
@@ -105,8 +109,12 @@ def read_summed(paths, sample_rate=None):
 
 
 def score_piece(job):
-    """museval on one piece: ``[(code, {SDR, SIR, SAR}, windows)]`` per reference stem."""
-    piece, references, estimates = job
+    """museval on one piece: ``[(code, {SDR, SIR, SAR}, windows)]`` per reference stem.
+
+    ``job`` is ``(piece, references, estimates, rests_below)``: ``rests_below`` (dB, or None) also
+    leaves out the windows that far under the stem's loudest one (:func:`playing_windows`).
+    """
+    piece, references, estimates, rests_below = job
     codes = sorted(references, key=CODES.index)
     refs = []
     for code in codes:
@@ -129,11 +137,23 @@ def score_piece(job):
     powers = np.array([[np.mean(r[k * rate:(k + 1) * rate] ** 2) for k in range(nb_windows)] for r in refs])
     rows = []
     for i, code in enumerate(codes):
-        active = (powers[i] >= 10 ** (SILENCE_DB / 10)) & np.isfinite(sdr[i])
+        active = playing_windows(powers[i], rests_below) & np.isfinite(sdr[i])
         if active.any():
             medians = {name: window_median(values[i][active]) for name, values in zip(METRICS, (sdr, sir, sar))}
             rows.append((code, medians, int(active.sum()), str(estimates.get(code, [None])[0])))
     return piece, rows
+
+
+def playing_windows(powers, rests_below=None):
+    """Which windows of one reference stem play: ``(nb_windows,)`` bool from their mean powers.
+
+    A window plays when its power reaches :data:`SILENCE_DB` (full scale) and, with ``rests_below``
+    (dB), when it is at most that far under the stem's loudest window.
+    """
+    playing = powers >= 10 ** (SILENCE_DB / 10)
+    if rests_below is not None and playing.any():
+        playing &= powers >= powers.max() * 10 ** (-rests_below / 10)
+    return playing
 
 
 def window_median(values):
@@ -152,11 +172,11 @@ def window_median(values):
     return float(np.median(finite if len(finite) else np.clip(values, -MAX_RATIO_DB, MAX_RATIO_DB)))
 
 
-def evaluate_system(references, estimates_root, workers=1):
+def evaluate_system(references, estimates_root, workers=1, rests_below=None):
     """Scores of one system: ``{"stems": [...], "mean": {...}, "median": {...}}``."""
     estimates = collect_stems(estimates_root)
-    jobs = [(piece, refs, estimates.get(piece, {})) for piece, refs in sorted(references.items())]
-    if not any(piece in estimates for piece, _, _ in jobs):
+    jobs = [(piece, refs, estimates.get(piece, {}), rests_below) for piece, refs in sorted(references.items())]
+    if not any(piece in estimates for piece, _, _, _ in jobs):
         raise AvsepError(f"no piece of {estimates_root} matches a reference piece ({', '.join(sorted(references))})")
     if workers > 1:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
@@ -213,13 +233,18 @@ def violin_plot(systems, path):
     plt.close(figure)
 
 
-def evaluate(references_root, estimates, out_dir, workers=1):
-    """Score each ``(name, folder)`` of ``estimates`` against ``references_root``; write the reports."""
+def evaluate(references_root, estimates, out_dir, workers=1, rests_below=None):
+    """Score each ``(name, folder)`` of ``estimates`` against ``references_root``; write the reports.
+
+    ``rests_below`` (dB, or None: the protocol's default): windows of a reference that far under its
+    stem's loudest window are rests too, left out like silent ones.
+    """
     references = collect_stems(references_root)
-    systems = {name: evaluate_system(references, folder, workers) for name, folder in estimates}
+    systems = {name: evaluate_system(references, folder, workers, rests_below) for name, folder in estimates}
+    rests = "" if rests_below is None else f" and at most {rests_below:g} dB under its stem's loudest window"
     report = {"protocol": "museval v4 (BSS Eval), 1 s windows and hops at the reference rate; per stem the "
                           f"median over windows with a non-silent reference (mean power >= {SILENCE_DB:g} dB "
-                          "full scale); mean over stems",
+                          f"full scale{rests}); mean over stems",
               "references": str(references_root), "systems": systems}
     jsonschema.validate(report, SCORES_SCHEMA)
     out_dir = Path(out_dir)
@@ -238,6 +263,9 @@ def get_parser():
                         help="one folder of estimates per system")
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="report folder (default: evaluation/)")
     parser.add_argument("--workers", type=int, default=1, help="pieces scored in parallel")
+    parser.add_argument("--rests-below", type=float, metavar="DB",
+                        help="also leave out reference windows more than DB under their stem's loudest one "
+                             "(a stem's noise floor in its rests; default: only windows under -80 dB full scale)")
     return add_debug_flag(parser)
 
 
@@ -246,7 +274,9 @@ def _run(args):
     for item in args.estimates:
         name, _, folder = item.rpartition("=")
         estimates.append((name or Path(folder).name, Path(folder)))
-    report = evaluate(args.references, estimates, args.out, args.workers)
+    if args.rests_below is not None and not args.rests_below > 0:
+        raise AvsepError(f"--rests-below must be a positive number of dB, got {args.rests_below:g}")
+    report = evaluate(args.references, estimates, args.out, args.workers, args.rests_below)
     print(markdown_table(report["systems"]), end="")
     print(f"written: {args.out / 'scores.json'}, {args.out / 'scores.md'}, {args.out / 'violins.png'}, "
           f"{args.out / 'report.html'}")

@@ -89,6 +89,32 @@ def test_windows_of_numerical_residue_in_a_reference_count_as_silent(tmp_path):
     assert scores["resting"]["SDR"] > 20
 
 
+def test_rests_below_leaves_out_a_stems_noise_floor_in_its_rests(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    partner = rng.normal(0, 0.1, 4 * SR)
+    cello = rng.normal(0, 0.1, 4 * SR)
+    cello[2 * SR:] = rng.normal(0, 0.1 * 10 ** (-50 / 20), 2 * SR)  # resting: its noise floor, 50 dB under
+    refs = tmp_path / "refs" / "01_Test_vn_vc"
+    write_audio(refs / "AuSep_1_vn_01_Test.wav", partner, SR)
+    write_audio(refs / "AuSep_2_vc_01_Test.wav", cello, SR)
+    estimate = tmp_path / "estimate" / "01"
+    write_audio(estimate / "vn.wav", partner + 0.01 * cello, SR)
+    write_audio(estimate / "vc.wav", cello + 0.01 * partner, SR)  # -20 dB of leakage throughout
+    scores = {}
+    for name, extra in (("default", []), ("rests", ["--rests-below", "40"])):
+        assert main(["--references", str(refs.parent), "--estimates", f"x={estimate.parent}",
+                     "--out", str(tmp_path / name), *extra]) == 0
+        report = json.loads((tmp_path / name / "scores.json").read_text())
+        scores[name] = next(s for s in report["systems"]["x"]["stems"] if s["code"] == "vc")
+    assert "40 dB under" in report["protocol"]
+    assert scores["default"]["windows"] == 4 and scores["rests"]["windows"] == 2
+    # by default the two resting windows score the leakage against the noise floor (about -10 dB) and
+    # pull the median of four down to half way; left out, the median is the playing windows' (about 40 dB)
+    assert scores["rests"]["SDR"] > 30 and scores["default"]["SDR"] < scores["rests"]["SDR"] - 20
+    assert main(["--references", str(refs.parent), "--estimates", str(estimate.parent), "--rests-below", "0"]) == 2
+    assert "--rests-below" in capsys.readouterr().err
+
+
 def test_unmatched_estimates_fail_in_one_line(references, tmp_path, capsys):
     (tmp_path / "other" / "99_x").mkdir(parents=True)
     write_audio(tmp_path / "other" / "99_x" / "vn.wav", np.zeros(SR), SR)
