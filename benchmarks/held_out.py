@@ -1,7 +1,7 @@
 """Scores of separator models on every held-out set the shipping rules of TRAINING.md read.
 
     python benchmarks/held_out.py --model models/waveunet_film.keras --model runs/R/model.keras \
-        [--nmf-blend 0.25] [--no-wiener] [--heard [--tagger T]] [--sets real synthetic csound second-library]
+        [--nmf-blend 0.25] [--no-wiener] [--heard [--tagger T]] [--sets real synthetic csound second-library synthetic-dry synthetic-known-timbres]
 
 Each model separates each set with true labels as the job runs by default (level matching, the
 Wiener post-filter; ``--nmf-blend`` mixes NMF into it), and ``pipelines.evaluate`` scores the
@@ -14,6 +14,16 @@ labels gets). The sets:
 - synthetic: ``.cache/datasets/synth_test`` (test-split scores, TimGM6mb; README "Benchmarks");
 - csound: ``.cache/datasets/validation_gmbank`` (Csound's General MIDI bank; configs/masknet-repitch.yaml);
 - second-library: ``.cache/datasets/vsco_test``'s pieces of more than one instrument (README "Known limits").
+
+Two more sets, scored only when ``--sets`` names them, take the synthetic set apart: the same
+24 pieces (same scores, players and seed) rendered once without rooms and once with the training
+data's own timbres, so that a model's gap to 6 dB splits into what the rooms, the unheard
+timbres and the music itself cost:
+
+- synthetic-dry: ``.cache/datasets/synth_test_dry`` (the synthetic set's command with ``--no-reverb``);
+- synthetic-known-timbres: ``.cache/datasets/synth_test_seen`` (its command with ``--samples
+  ../shared/data/samples/philharmonia --sample-share 0.9`` and FluidR3_GM and MuseScore_General
+  for TimGM6mb: the training sets' sources, playing test-split scores).
 
 A set whose folder is absent is left out with a note. Estimates and scores go under
 ``.cache/bench/held-out/<model>/``; prints one Markdown row per model.
@@ -33,11 +43,18 @@ from pipelines.separate import postfilter_blend  # noqa: E402
 CSOUND_RENDERS = ROOT / ".cache" / "datasets" / "validation_gmbank"
 SETS = {"real": URMP_EXCERPTS / "reference", "synthetic": SYNTH_TEST, "csound": CSOUND_RENDERS,
         "second-library": SECOND_LIBRARY_TEST}
+DIAGNOSTIC_SETS = {"synthetic-dry": SYNTH_TEST.with_name("synth_test_dry"),
+                   "synthetic-known-timbres": SYNTH_TEST.with_name("synth_test_seen")}
+
+
+def set_folder(name):
+    """Where set ``name`` (one of :data:`SETS` or :data:`DIAGNOSTIC_SETS`) is rendered."""
+    return {**SETS, **DIAGNOSTIC_SETS}[name]
 
 
 def references_for(name):
     """The references folder of set ``name``, or None where it is absent."""
-    root = SETS[name]
+    root = set_folder(name)
     if not root.exists():
         return None
     if name == "second-library":  # in a piece of one instrument the summed reference is the mixture
@@ -73,7 +90,8 @@ def score_set(model_path, name, references, out, wiener, nmf_blend, tagger=None)
 def get_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, type=Path, help="a .keras model (repeatable)")
-    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    parser.add_argument("--sets", nargs="+", choices=list(SETS) + list(DIAGNOSTIC_SETS), default=list(SETS),
+                        help="default: the four the shipping rules read")
     parser.add_argument("--no-wiener", dest="wiener", action="store_false", help="score the network's raw stems")
     parser.add_argument("--nmf-blend", type=float, default=0.0, metavar="WEIGHT", help="NMF's share in the filter")
     parser.add_argument("--heard", action="store_true",
@@ -97,7 +115,7 @@ def main(argv=None):
     references = {name: references_for(name) for name in args.sets}
     for name, root in references.items():
         if root is None:
-            print(f"note: {SETS[name]} is absent: set {name} left out (its command: this file's docstring)")
+            print(f"note: {set_folder(name)} is absent: set {name} left out (its command: this file's docstring)")
     present = [name for name, root in references.items() if root is not None]
     header = "| model | " + " | ".join(present) + (" | real pieces |" if "real" in present else " |")
     lines = [header, "|---" * (len(present) + 1 + ("real" in present)) + "|"]

@@ -26,6 +26,25 @@ def test_a_pass_through_model_scores_what_the_mixture_scores_and_absent_sets_are
     assert (tmp_path / "bench" / "held-out" / f"{tmp_path.name}-passthrough-raw" / "synthetic").is_dir()
 
 
+def test_a_diagnostic_set_is_scored_only_when_named(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(held_out, "WORK", tmp_path / "bench")
+    monkeypatch.setattr(held_out, "SETS", {"synthetic": dataset})
+    monkeypatch.setattr(held_out, "DIAGNOSTIC_SETS", {"synthetic-dry": dataset,
+                                                      "synthetic-known-timbres": tmp_path / "absent"})
+    model_path = tmp_path / "passthrough.keras"
+    passthrough(tiny()).save(model_path)
+
+    assert held_out.main(["--model", str(model_path), "--no-wiener"]) == 0
+    assert "synthetic-dry" not in capsys.readouterr().out
+
+    assert held_out.main(["--model", str(model_path), "--no-wiener", "--sets", "synthetic-dry",
+                          "synthetic-known-timbres"]) == 0
+    out = capsys.readouterr().out
+    assert "| model | synthetic-dry |" in out
+    assert "set synthetic-known-timbres left out" in out
+    assert (tmp_path / "bench" / "held-out" / f"{tmp_path.name}-passthrough-raw" / "synthetic-dry").is_dir()
+
+
 def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         held_out.main(["--model", str(tmp_path / "none.keras")])
