@@ -22,8 +22,8 @@ timbres and the music itself cost:
 
 - synthetic-dry: ``.cache/datasets/synth_test_dry`` (the synthetic set's command with ``--no-reverb``);
 - synthetic-known-timbres: ``.cache/datasets/synth_test_seen`` (its command with ``--samples
-  ../shared/data/samples/philharmonia --sample-share 0.9`` and FluidR3_GM and MuseScore_General
-  for TimGM6mb: the training sets' sources, playing test-split scores).
+  ../shared/data/samples/philharmonia`` for ``--soundfont``: every part played by the training
+  library's own recorded notes, in test-split scores).
 
 A set whose folder is absent is left out with a note. Estimates and scores go under
 ``.cache/bench/held-out/<model>/``; prints one Markdown row per model.
