@@ -1,7 +1,8 @@
 """Scores of separator models on every held-out set the shipping rules of TRAINING.md read.
 
     python benchmarks/held_out.py --model models/waveunet_film.keras --model runs/R/model.keras \
-        [--nmf-blend 0.25] [--no-wiener] [--heard [--tagger T]] [--sets real synthetic csound second-library synthetic-dry synthetic-known-timbres]
+        [--nmf-blend 0.25] [--no-wiener] [--heard [--tagger T]] \
+        [--sets real synthetic csound second-library synthetic-dry synthetic-known-timbres]
 
 Each model separates each set with true labels as the job runs by default (level matching, the
 Wiener post-filter; ``--nmf-blend`` mixes NMF into it), and ``pipelines.evaluate`` scores the
@@ -21,7 +22,7 @@ data's own timbres, so that a model's gap to 6 dB splits into what the rooms, th
 timbres and the music itself cost:
 
 - synthetic-dry: ``.cache/datasets/synth_test_dry`` (the synthetic set's command with ``--no-reverb``);
-- synthetic-known-timbres: ``.cache/datasets/synth_test_seen`` (its command with ``--samples
+- synthetic-known-timbres: ``.cache/datasets/synth_test_known_timbres`` (its command with ``--samples
   ../shared/data/samples/philharmonia`` for ``--soundfont``: every part played by the training
   library's own recorded notes, in test-split scores).
 
@@ -44,7 +45,7 @@ CSOUND_RENDERS = ROOT / ".cache" / "datasets" / "validation_gmbank"
 SETS = {"real": URMP_EXCERPTS / "reference", "synthetic": SYNTH_TEST, "csound": CSOUND_RENDERS,
         "second-library": SECOND_LIBRARY_TEST}
 DIAGNOSTIC_SETS = {"synthetic-dry": SYNTH_TEST.with_name("synth_test_dry"),
-                   "synthetic-known-timbres": SYNTH_TEST.with_name("synth_test_seen")}
+                   "synthetic-known-timbres": SYNTH_TEST.with_name("synth_test_known_timbres")}
 
 
 def set_folder(name):
