@@ -45,6 +45,26 @@ def _input_window(mixture, start, input_length, context):
     return window
 
 
+def predict_windows(model, windows, presences, batch_size):
+    """The model's estimates ``(n, K, O, C)`` float32 for ``n <= batch_size`` input windows.
+
+    Always one call of ``batch_size`` windows (zeros after the ``n`` given): a model compiled with
+    XLA (:class:`audio.separator.Separator` compiles it) then sees one input shape, and a track's
+    short last batch costs no second compilation.
+
+    Args:
+        windows: ``(n, input_length, nb_channels)`` float32.
+        presences: ``(n, K)`` float32.
+    """
+    nb_windows = len(windows)
+    missing = batch_size - nb_windows
+    if missing > 0:
+        windows = np.concatenate([windows, np.zeros((missing, *windows.shape[1:]), np.float32)])
+        presences = np.concatenate([presences, np.zeros((missing, *presences.shape[1:]), np.float32)])
+    outputs = model.predict_on_batch({"mix": windows, "presence": presences})
+    return np.asarray(outputs, dtype=np.float32)[:nb_windows]
+
+
 def iter_separate(model, mixture, presence, batch_size=8, progress=False):
     """Separate ``mixture`` window by window, yielding contiguous pieces in order.
 
@@ -69,11 +89,8 @@ def iter_separate(model, mixture, presence, batch_size=8, progress=False):
               desc="separating") as bar:
         for first in range(0, len(starts), batch_size):
             batch_starts = starts[first:first + batch_size]
-            inputs = {
-                "mix": np.stack([_input_window(mixture, s, model.input_length, model.context) for s in batch_starts]),
-                "presence": presences[first:first + batch_size],
-            }
-            outputs = np.asarray(model.predict_on_batch(inputs), dtype=np.float32)  # (batch, K, O, C)
+            windows = np.stack([_input_window(mixture, s, model.input_length, model.context) for s in batch_starts])
+            outputs = predict_windows(model, windows, presences[first:first + batch_size], batch_size)
             for start, estimates in zip(batch_starts, outputs):
                 end = min(start + model.output_length, nb_samples)
                 piece = estimates[:, emitted - start:end - start].transpose(0, 2, 1)  # (K, C, length)
@@ -105,9 +122,8 @@ def iter_separate_stream(model, blocks, presence, batch_size=8):
     def run(starts):
         nonlocal emitted
         presences = presence_per_window(presence, np.asarray(starts), output_length, sample_rate)
-        windows = [_input_window(buffer, s - buffer_start, input_length, context) for s in starts]
-        inputs = {"mix": np.stack(windows), "presence": presences}
-        outputs = np.asarray(model.predict_on_batch(inputs), dtype=np.float32)
+        windows = np.stack([_input_window(buffer, s - buffer_start, input_length, context) for s in starts])
+        outputs = predict_windows(model, windows, presences, batch_size)
         for start, estimates in zip(starts, outputs):
             end = min(start + output_length, total)
             yield emitted, estimates[:, emitted - start:end - start].transpose(0, 2, 1)

@@ -40,6 +40,20 @@ def build_separator(model_config):
     return architecture_of(model_config)(**settings)
 
 
+def with_output_length(model, output_length):
+    """The same network with the same weights, built for output windows of ``output_length`` samples
+    (rounded up to a valid length); ``model`` itself when its windows are that long already.
+
+    Both architectures are convolutional along time, so no weight depends on the window: a longer
+    window computes what the training window computes, with the context paid once per window.
+    """
+    if output_length <= model.output_length:
+        return model
+    resized = build_separator({**model.settings, "output_length": output_length})
+    resized.set_weights(model.get_weights())
+    return resized
+
+
 def window_lengths(model_config):
     """``(input_length, output_length)`` of the model a config's ``model`` section builds, without building it."""
     model_class = architecture_of(model_config)

@@ -6,6 +6,12 @@ estimate is resampled back to the mixture's rate and cut to its exact length, so
 sample i belongs to input sample i. Only present instruments are kept in memory. With level
 matching (the default), the mixture is first scaled to the level the model trained at and the
 stems back by the inverse gain (:mod:`audio.level`).
+
+Where presence is one vector for the whole input (named instruments, a clip-level label), the
+network runs on windows of :data:`LONG_WINDOW` output samples, not its training windows: it is
+convolutional along time, so the weights are the same and only the context is paid less often.
+Where presence changes over time (a callable), the training windows keep its time resolution.
+The network is compiled with XLA either way. Both measured in BENCHMARKS.md.
 """
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from fusion.instruments import CODES
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS_DIR / "waveunet_film.keras"
+LONG_WINDOW = 2 ** 17  # output samples (~5.9 s at 22.05 kHz): ~1.2x the network's speed of 16,389-sample windows
 
 
 def present_indices(presence, threshold=0.5):
@@ -33,7 +40,7 @@ class Separator:
 
     Args:
         model_path: the ``.keras`` file; default the shipped model.
-        batch_size: windows per model call.
+        batch_size: training-length windows per model call (long windows: as many samples per call).
         level_match: scale each mixture to the model's training level (its card's
             ``data.input_level_db``, else :data:`audio.level.DEFAULT_TRAINING_LEVEL_DB`) before
             the network, and the stems back after it; False: the network hears the mixture as it is.
@@ -49,11 +56,26 @@ class Separator:
             self.model = load_separator(self.model_path)
         except Exception as error:  # noqa: BLE001  (Keras raises many types for a bad file)
             raise ConfigError(f"cannot load model {self.model_path}: {str(error).splitlines()[0]}") from None
+        self.model.jit_compile = True  # XLA: ~1.4x the network's speed under TensorFlow
+        self._long_model = None
         self.card = read_card(self.model_path.with_suffix(".json"))
         self.sample_rate = self.model.settings["sample_rate"]
         self.batch_size, self.level_match = batch_size, level_match
         trained_at = (self.card.get("data") or {}).get("input_level_db")  # None: an older card, or silent data
         self.training_level_db = DEFAULT_TRAINING_LEVEL_DB if trained_at is None else trained_at
+
+    def network_for(self, presence):
+        """``(model, batch_size)`` for a presence: the long-window network for a ``(K,)`` vector
+        (built on first use, the same weights), the training-window one for a callable."""
+        if callable(presence):
+            return self.model, self.batch_size
+        if self._long_model is None:
+            from audio.architectures import with_output_length
+
+            self._long_model = with_output_length(self.model, LONG_WINDOW)
+            self._long_model.jit_compile = True
+        per_call = self.batch_size * self.model.output_length // self._long_model.output_length
+        return self._long_model, max(1, per_call)
 
     def input_gain_db(self, level):
         """The gain in dB this separator gives a mixture whose level is ``level`` dBFS (None: silent)."""
@@ -87,7 +109,8 @@ class Separator:
                 yield down.push(np.mean(block, axis=0, keepdims=True) * gain)
             yield down.push(np.zeros((1, 0), np.float32), last=True)
 
-        for _, piece in iter_separate_stream(self.model, prefetch(at_model_rate()), presence, self.batch_size):
+        model, batch_size = self.network_for(presence)
+        for _, piece in iter_separate_stream(model, prefetch(at_model_rate()), presence, batch_size):
             yield {CODES[index]: ups[index].push(piece[index] / gain) for index in indices}
         yield {CODES[index]: ups[index].push(np.zeros((1, 0), np.float32), last=True) for index in indices}
 
@@ -112,7 +135,8 @@ class Separator:
         else:
             indices = present_indices(presence)
         at_model_rate = {index: np.zeros(mono.shape[1], dtype=np.float32) for index in indices}
-        for start, piece in iter_separate(self.model, mono, presence, self.batch_size, progress):
+        model, batch_size = self.network_for(presence)
+        for start, piece in iter_separate(model, mono, presence, batch_size, progress):
             for index in indices:
                 at_model_rate[index][start:start + piece.shape[-1]] = piece[index, 0]
         stems = {}

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from audio.io import zero_non_finite
@@ -210,8 +211,7 @@ def decode_and_separate(stream, separator, presence, indices, folder, duration=N
     with tqdm(total=round(duration, 2) if duration else None, unit="s", unit_scale=True, disable=not progress,
               desc="separating", leave=False) as bar, stems_filter:
         if writers:
-            window_presence = (lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD))
-            for pieces in separator.separate_stream(decoded(), sample_rate, window_presence, indices, level):
+            for pieces in separator.separate_stream(decoded(), sample_rate, window_presence(presence), indices, level):
                 if filtering:
                     stems_filter.add_stems(pieces)
                 else:
@@ -231,6 +231,16 @@ def conditioning(presence):
     """The presence the network is told: from the senses, each instrument held over its membership
     (:func:`fusion.timeline.membership`); labels and presence files exactly as given."""
     return membership(presence) if presence.sensed else presence
+
+
+def window_presence(presence):
+    """What the separator is told per window, as hard 0/1 labels: one ``(K,)`` vector where every row
+    of the timeline says the same (named instruments, a held membership), so the network may run on
+    long windows (:class:`audio.separator.Separator`); else a callable of window times."""
+    rows = (presence.values >= DEFAULT_THRESHOLD).astype(np.float32)
+    if (rows == rows[0]).all():
+        return rows[0]
+    return lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD)
 
 
 def advance(bar, seconds):

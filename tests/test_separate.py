@@ -9,7 +9,7 @@ from audio.io import read_audio, write_audio
 from conftest import ffmpeg
 from fusion.presence import Presence
 from model_helpers import passthrough, tiny
-from pipelines import separate_audio, separate_video
+from pipelines import separate, separate_audio, separate_video
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,18 @@ def test_presence_file_changes_over_time(model_path, tmp_path):
     assert np.abs(violin[0, int(1.7 * 44100):]).max() < 1e-3  # gated once the violin has gone
     assert np.abs(cello[0, int(1.7 * 44100):]).max() > 0.25
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["membership"] is None  # followed exactly
+
+
+def test_window_presence_is_one_vector_only_when_every_row_agrees():
+    values = np.zeros((3, 13), dtype=np.float32)
+    values[:, 2] = 0.9
+    values[:, 0] = [0.6, 0.8, 1.0]  # over the threshold throughout: the same hard labels
+    held = separate.window_presence(Presence(np.array([0.0, 1.0, 2.0]), values, values.max(axis=0), 1.0, {}))
+    assert held.shape == (13,) and held[0] == held[2] == 1.0 and held.sum() == 2
+    values[2, 0] = 0.0  # the violin leaves at 2 s
+    changing = separate.window_presence(Presence(np.array([0.0, 1.0, 2.0]), values, values.max(axis=0), 1.0, {}))
+    rows = changing(np.array([0.2, 2.1]))
+    assert rows.shape == (2, 13) and rows[0, 0] == 1.0 and rows[1, 0] == 0.0 and rows[1, 2] == 1.0
 
 
 def test_video_with_labels_writes_stems_and_videos(sine_video, model_path, tmp_path):
