@@ -11,7 +11,7 @@ Where presence is one vector for the whole input (named instruments, a clip-leve
 network runs on windows of :data:`LONG_WINDOW` output samples, not its training windows: it is
 convolutional along time, so the weights are the same and only the context is paid less often.
 Where presence changes over time (a callable), the training windows keep its time resolution.
-The network is compiled with XLA either way. Both measured in BENCHMARKS.md.
+The network is compiled with XLA either way. Both measured in TRAINING.md ("The post-filter").
 """
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from fusion.instruments import CODES
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS_DIR / "waveunet_film.keras"
-LONG_WINDOW = 2 ** 17  # output samples (~5.9 s at 22.05 kHz): ~1.2x the network's speed of 16,389-sample windows
+LONG_WINDOW = 2 ** 17  # output samples (~5.9 s at 22.05 kHz): ~1.1x the network's speed on 16,389-sample windows
 
 
 def present_indices(presence, threshold=0.5):
