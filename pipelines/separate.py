@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from audio.io import zero_non_finite
@@ -237,7 +236,7 @@ def window_presence(presence):
     """What the separator is told per window, as hard 0/1 labels: one ``(K,)`` vector where every row
     of the timeline says the same (named instruments, a held membership), so the network may run on
     long windows (:class:`audio.separator.Separator`); else a callable of window times."""
-    rows = (presence.values >= DEFAULT_THRESHOLD).astype(np.float32)
+    rows = presence.at(presence.times, threshold=DEFAULT_THRESHOLD)
     if (rows == rows[0]).all():
         return rows[0]
     return lambda times: presence.at(times, threshold=DEFAULT_THRESHOLD)
