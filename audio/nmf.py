@@ -109,6 +109,25 @@ def ideal_ratio_mask(mixture, sample_rate, references):
     return {code: inverse(mix_spec * p / total, sample_rate, len(mixture)) for code, p in power.items()}
 
 
+def piece_dictionary_nmf(mixture, sample_rate, references, rank=24, iterations=100):
+    """Oracle: supervised NMF whose dictionaries are learned from this piece's own true stems.
+
+    What knowing each player's timbre in this recording is worth, beside :func:`ideal_ratio_mask`
+    (which also knows where each note is): the templates come from the references, the activations
+    from the mixture alone, as :func:`nmf_separate` finds them.
+
+    Args:
+        mixture: ``(nb_samples,)``.
+        references: ``{code: (nb_samples,)}`` true stems.
+
+    Returns:
+        ``{code: (nb_samples,)}``.
+    """
+    dictionaries = learn_dictionaries({code: [ref] for code, ref in references.items()}, sample_rate, rank,
+                                      iterations)
+    return nmf_separate(mixture, sample_rate, dictionaries, list(references), iterations)
+
+
 def save_dictionaries(path, dictionaries, sample_rate):
     """``.npz`` with one array per code and the sample rate."""
     np.savez_compressed(path, sample_rate=sample_rate, **dictionaries)

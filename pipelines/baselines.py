@@ -4,8 +4,9 @@
     python -m pipelines.baselines estimate SYSTEM --references DIR --out DIR [--model M] [--wiener [--nmf-blend W]]
 
 SYSTEM is ``mixture`` (the mix as every stem's estimate), ``irm`` (ideal ratio mask: an oracle
-that reads the true stems), ``nmf`` (supervised NMF with the present instruments'
-dictionaries), or ``waveunet`` (a Wave-U-Net given the true instrument labels; with an
+that reads the true stems), ``nmf-oracle`` (supervised NMF with dictionaries learned from each
+piece's own true stems: an oracle of the players' timbres, not of their notes), ``nmf`` (supervised
+NMF with the present instruments' dictionaries), or ``waveunet`` (a Wave-U-Net given the true instrument labels; with an
 unconditioned model that is the unconditioned baseline). Estimates are written as
 ``OUT/<piece>/<code>.wav`` at the reference rate, for ``python -m pipelines.evaluate``.
 """
@@ -24,7 +25,8 @@ from common.errors import AvsepError
 from fusion.instruments import CODES
 from pipelines.evaluate import collect_stems, piece_key, read_summed
 
-SYSTEMS = ("mixture", "irm", "nmf", "waveunet")
+ORACLE_NMF_RATE = 22050  # the shipped dictionaries' rate: the oracle's NMF runs where the baseline's does
+SYSTEMS = ("mixture", "irm", "nmf-oracle", "nmf", "waveunet")
 
 
 def collect_mixes(root):
@@ -82,6 +84,13 @@ def estimate(system, references_root, out_dir, model=None, dictionaries=None, wi
             from audio.nmf import ideal_ratio_mask
 
             estimates = ideal_ratio_mask(mixture, rate, stems)
+        elif system == "nmf-oracle":
+            from audio.io import resample
+            from audio.nmf import piece_dictionary_nmf
+
+            low = {code: resample(audio[None], rate, ORACLE_NMF_RATE)[0] for code, audio in stems.items()}
+            found = piece_dictionary_nmf(resample(mixture[None], rate, ORACLE_NMF_RATE)[0], ORACLE_NMF_RATE, low)
+            estimates = {code: resample(audio[None], ORACLE_NMF_RATE, rate)[0] for code, audio in found.items()}
         elif system == "nmf":
             from audio.io import resample
             from audio.nmf import nmf_separate
