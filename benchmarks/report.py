@@ -4,9 +4,9 @@
 
 1. Quality on the held-out synthetic set (``.cache/datasets/synth_test``: test-split scores, a
    SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
-   supervised NMF with dictionaries learned from each piece's own true stems ("nmf-oracle": what knowing
-   the players' timbres is worth), supervised NMF (dictionaries from the training data; and, as "nmf-soundfont", the older ones
-   learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
+   supervised NMF with dictionaries learned from each piece's own true stems ("nmf-oracle": what
+   knowing the players' timbres is worth), supervised NMF (dictionaries from the training data; and,
+   as "nmf-soundfont", the older ones learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
    labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data",
    "conditioned-notes-data", "conditioned-phrases-data" and "conditioned-cpu-stages", the model
    as it was trained on SoundFont renders only, then also on ensembles of recorded notes, then

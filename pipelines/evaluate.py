@@ -96,6 +96,11 @@ def collect_stems(root):
         pieces.setdefault(piece, {}).setdefault(code, []).append(path)
     if not pieces:
         raise AvsepError(f"no stems found under {root} (AuSep_*, <code>.wav or <piece>_<code>_*.wav)")
+    for piece, stems in pieces.items():  # e.g. a folder of true stems beside a folder of estimates, summed
+        folders = sorted({str(path.parent) for paths in stems.values() for path in paths})
+        if len(folders) > 1:
+            raise AvsepError(f"piece {piece} has stems in {len(folders)} folders ({', '.join(folders[:2])}): "
+                             "point at the folder of one piece set")
     return pieces
 
 

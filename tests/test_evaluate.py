@@ -124,6 +124,14 @@ def test_unmatched_estimates_fail_in_one_line(references, tmp_path, capsys):
         collect_stems(tmp_path / "absent")
 
 
+def test_references_beside_estimates_in_one_tree_fail_in_one_line_instead_of_being_summed(tmp_path, capsys):
+    for folder, suffix in (("reference", "orig"), ("estimates", "sep")):
+        write_audio(tmp_path / "excerpts" / folder / f"12_vn_{suffix}.wav", np.zeros(SR), SR)
+    assert len(collect_stems(tmp_path / "excerpts" / "reference")["12"]["vn"]) == 1
+    assert main(["--references", str(tmp_path / "excerpts"), "--estimates", str(tmp_path / "excerpts" / "estimates")]) == 2
+    assert "piece 12 has stems in 2 folders" in capsys.readouterr().err
+
+
 def test_peer_outputs_on_real_excerpts_score_as_published(tmp_path):
     reference = shared_file("data/urmp_excerpts/reference")
     peer = shared_file("data/urmp_excerpts/anchor_conditioned_unet")

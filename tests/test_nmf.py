@@ -49,9 +49,10 @@ def test_dictionaries_from_the_piece_itself_separate_two_timbres_the_mixture_hol
 
 
 def test_the_oracle_baseline_writes_every_piece_and_scores_far_above_the_mixture(dataset, tmp_path):
-    assert baselines.main(["estimate", "nmf-oracle", "--references", str(dataset), "--out", str(tmp_path / "oracle")]) == 0
+    oracle = tmp_path / "oracle"
+    assert baselines.main(["estimate", "nmf-oracle", "--references", str(dataset), "--out", str(oracle)]) == 0
     baselines.estimate("mixture", dataset, tmp_path / "mixture")
-    scores = evaluate(dataset, [("oracle", tmp_path / "oracle"), ("mixture", tmp_path / "mixture")],
+    scores = evaluate(dataset, [("oracle", oracle), ("mixture", tmp_path / "mixture")],
                       tmp_path / "scores")["systems"]
-    assert sorted(p.name for p in (tmp_path / "oracle").iterdir()) == sorted(p.name for p in (tmp_path / "mixture").iterdir())
+    assert sorted(p.name for p in oracle.iterdir()) == sorted(p.name for p in (tmp_path / "mixture").iterdir())
     assert scores["oracle"]["mean"]["SDR"] > scores["mixture"]["mean"]["SDR"] + 10
