@@ -6,13 +6,13 @@
    SoundFont training never used), made first if absent: the mixture, the ideal ratio mask,
    supervised NMF with dictionaries learned from each piece's own true stems ("nmf-oracle": what
    knowing the players' timbres is worth), supervised NMF (dictionaries from the training data; and,
-   as "nmf-soundfont", the older ones learned from SoundFont renders), the unconditioned Wave-U-Net, the conditioned one with true
-   labels (without and with the Wiener post-filter; and, as "conditioned-soundfont-data",
-   "conditioned-notes-data", "conditioned-phrases-data" and "conditioned-cpu-stages", the model
-   as it was trained on SoundFont renders only, then also on ensembles of recorded notes, then
-   also on ensembles of recorded phrases, then with wind ensembles too (the last CPU stage, before
-   its GPU stage); "conditioned-wide-labels[-wiener]": the larger
-   size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
+   as "nmf-soundfont", the older ones learned from SoundFont renders), the unconditioned Wave-U-Net,
+   the conditioned one with true labels (without and with the Wiener post-filter; and, as
+   "conditioned-soundfont-data", "conditioned-notes-data", "conditioned-phrases-data" and
+   "conditioned-cpu-stages", the model as it was trained on SoundFont renders only, then also on
+   ensembles of recorded notes, then also on ensembles of recorded phrases, then with wind
+   ensembles too (the last CPU stage, before its GPU stage); "conditioned-wide-labels[-wiener]":
+   the larger size, 24 filters per level; "conditioned-labels-nmf-blend": the Wiener filter with NMF's stems
    mixed into its source models, ``--nmf-blend`` (the job's default with named instruments); "masknet-labels[-wiener]" and
    "masknet-unconditioned": the other network, STFT masks, and its twin), and the conditioned one
    with presence detected in drawn videos of the same pieces.

@@ -7,8 +7,9 @@ SYSTEM is ``mixture`` (the mix as every stem's estimate), ``irm`` (ideal ratio m
 that reads the true stems), ``nmf-oracle`` (supervised NMF with dictionaries learned from each
 piece's own true stems: an oracle of the players' timbres, not of their notes), ``nmf``
 (supervised NMF with the present instruments' dictionaries), or ``waveunet`` (a Wave-U-Net given
-the true instrument labels; with an unconditioned model that is the unconditioned baseline). Estimates are written as
-``OUT/<piece>/<code>.wav`` at the reference rate, for ``python -m pipelines.evaluate``.
+the true instrument labels; with an unconditioned model that is the unconditioned baseline).
+Estimates are written as ``OUT/<piece>/<code>.wav`` at the reference rate, for
+``python -m pipelines.evaluate``.
 """
 import argparse
 import re
